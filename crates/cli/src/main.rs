@@ -1,0 +1,79 @@
+//! The `sluice` binary: `serve` runs the gateway, `check-config` validates a config file.
+
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Sluice: one OpenAI-compatible endpoint in front of every LLM provider.
+#[derive(Parser)]
+#[command(name = "sluice", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Validate a config file and print every problem in it.
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+/// Options of `sluice serve`.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Config file (default: ./sluice.yaml when present, else the built-in default).
+    #[arg(long, short, env = "SLUICE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, overriding `server.listen`.
+    #[arg(long, env = "SLUICE_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SLUICE_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::CheckConfig { file } => check_config(&file),
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match sluice_config::load_file(file) {
+        Ok(cfg) => {
+            println!(
+                "{}: valid ({} providers, {} models)",
+                file.display(),
+                cfg.providers.len(),
+                cfg.models.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            let lines = errors.lines();
+            for line in &lines {
+                eprintln!("{line}");
+            }
+            eprintln!("{}: {} problem(s)", file.display(), lines.len());
+            ExitCode::FAILURE
+        }
+    }
+}

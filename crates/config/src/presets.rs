@@ -1,0 +1,257 @@
+//! Provider kinds as data: the OpenAI-compatible presets, and the kinds a config may name.
+//!
+//! Adding an OpenAI-compatible vendor is one row in [`PRESETS`].
+
+use crate::runtime::{Preset, ProviderKind};
+
+/// One OpenAI-compatible vendor Sluice knows defaults for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresetRow {
+    /// The `kind` name written in the config.
+    pub kind: &'static str,
+    /// The preset.
+    pub preset: Preset,
+    /// Default `base_url`; empty when the config must give one.
+    pub base_url: &'static str,
+    /// Environment variables holding the API key, in order of preference. Empty for
+    /// local servers and for the generic kind; those are never added by default.
+    pub api_key_env: &'static [&'static str],
+}
+
+/// Every OpenAI-compatible preset.
+pub const PRESETS: &[PresetRow] = &[
+    row(
+        "openai",
+        Preset::OpenAi,
+        "https://api.openai.com/v1",
+        &["OPENAI_API_KEY"],
+    ),
+    row(
+        "groq",
+        Preset::Groq,
+        "https://api.groq.com/openai/v1",
+        &["GROQ_API_KEY"],
+    ),
+    row(
+        "together",
+        Preset::Together,
+        "https://api.together.xyz/v1",
+        &["TOGETHER_API_KEY"],
+    ),
+    row(
+        "mistral",
+        Preset::Mistral,
+        "https://api.mistral.ai/v1",
+        &["MISTRAL_API_KEY"],
+    ),
+    row(
+        "deepseek",
+        Preset::DeepSeek,
+        "https://api.deepseek.com/v1",
+        &["DEEPSEEK_API_KEY"],
+    ),
+    row("xai", Preset::Xai, "https://api.x.ai/v1", &["XAI_API_KEY"]),
+    row(
+        "fireworks",
+        Preset::Fireworks,
+        "https://api.fireworks.ai/inference/v1",
+        &["FIREWORKS_API_KEY"],
+    ),
+    row(
+        "openrouter",
+        Preset::OpenRouter,
+        "https://openrouter.ai/api/v1",
+        &["OPENROUTER_API_KEY"],
+    ),
+    row(
+        "perplexity",
+        Preset::Perplexity,
+        "https://api.perplexity.ai",
+        &["PERPLEXITY_API_KEY"],
+    ),
+    row("ollama", Preset::Ollama, "http://127.0.0.1:11434/v1", &[]),
+    row("vllm", Preset::Vllm, "http://127.0.0.1:8000/v1", &[]),
+    row(
+        "lmstudio",
+        Preset::LmStudio,
+        "http://127.0.0.1:1234/v1",
+        &[],
+    ),
+    row("openai-compatible", Preset::Generic, "", &[]),
+];
+
+const fn row(
+    kind: &'static str,
+    preset: Preset,
+    base_url: &'static str,
+    api_key_env: &'static [&'static str],
+) -> PresetRow {
+    PresetRow {
+        kind,
+        preset,
+        base_url,
+        api_key_env,
+    }
+}
+
+/// The `kind` name of Azure OpenAI.
+pub const AZURE_KIND: &str = "azure-openai";
+/// The short alias of [`AZURE_KIND`].
+pub const AZURE_ALIAS: &str = "azure";
+/// The `kind` name of the built-in offline provider.
+pub const DEMO_KIND: &str = "demo";
+/// Kinds that exist in the design but are not in this build yet.
+pub const UNSUPPORTED_KINDS: &[&str] = &["anthropic", "gemini", "vertex", "bedrock", "cohere"];
+
+/// What a `kind` name means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindLookup {
+    /// A kind this build can run.
+    Supported(ProviderKind),
+    /// A kind Sluice knows of but this build cannot run yet.
+    Unsupported,
+    /// Not a kind at all.
+    Unknown,
+}
+
+/// Looks up a `kind` name (`openai`, `azure`, `anthropic`, …).
+pub fn lookup_kind(name: &str) -> KindLookup {
+    if let Some(preset) = Preset::from_kind_name(name) {
+        KindLookup::Supported(ProviderKind::OpenAiCompatible(preset))
+    } else if name == AZURE_KIND || name == AZURE_ALIAS {
+        KindLookup::Supported(ProviderKind::AzureOpenAi)
+    } else if name == DEMO_KIND {
+        KindLookup::Supported(ProviderKind::Demo)
+    } else if UNSUPPORTED_KINDS.contains(&name) {
+        KindLookup::Unsupported
+    } else {
+        KindLookup::Unknown
+    }
+}
+
+/// The kind names this build supports, in table order, for error messages.
+pub fn supported_kind_names() -> impl Iterator<Item = &'static str> {
+    PRESETS
+        .iter()
+        .map(|row| row.kind)
+        .chain([AZURE_KIND, DEMO_KIND])
+}
+
+impl Preset {
+    /// This preset's row of [`PRESETS`].
+    pub fn row(self) -> &'static PresetRow {
+        // Every variant has a row; the unit test `every_preset_has_one_row` checks it.
+        PRESETS
+            .iter()
+            .find(|row| row.preset == self)
+            .unwrap_or(&PRESETS[PRESETS.len() - 1])
+    }
+
+    /// The `kind` name written in the config, e.g. `groq` or `openai-compatible`.
+    pub fn kind_name(self) -> &'static str {
+        self.row().kind
+    }
+
+    /// The default `base_url`; empty for [`Preset::Generic`], which needs one.
+    pub fn default_base_url(self) -> &'static str {
+        self.row().base_url
+    }
+
+    /// Environment variables holding the API key, in order of preference.
+    pub fn api_key_env(self) -> &'static [&'static str] {
+        self.row().api_key_env
+    }
+
+    /// The preset with this `kind` name.
+    pub fn from_kind_name(name: &str) -> Option<Preset> {
+        PRESETS
+            .iter()
+            .find(|row| row.kind == name)
+            .map(|row| row.preset)
+    }
+}
+
+impl ProviderKind {
+    /// The canonical `kind` name, e.g. `openai`, `azure-openai` or `demo`.
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAiCompatible(preset) => preset.kind_name(),
+            ProviderKind::AzureOpenAi => AZURE_KIND,
+            ProviderKind::Demo => DEMO_KIND,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const ALL: [Preset; 13] = [
+        Preset::Generic,
+        Preset::OpenAi,
+        Preset::Groq,
+        Preset::Together,
+        Preset::Mistral,
+        Preset::DeepSeek,
+        Preset::Xai,
+        Preset::Fireworks,
+        Preset::OpenRouter,
+        Preset::Perplexity,
+        Preset::Ollama,
+        Preset::Vllm,
+        Preset::LmStudio,
+    ];
+
+    #[test]
+    fn every_preset_has_one_row() {
+        assert_eq!(PRESETS.len(), ALL.len());
+        for preset in ALL {
+            assert_eq!(
+                PRESETS.iter().filter(|row| row.preset == preset).count(),
+                1,
+                "{preset:?}"
+            );
+            assert_eq!(Preset::from_kind_name(preset.kind_name()), Some(preset));
+        }
+    }
+
+    #[test]
+    fn base_urls_have_no_trailing_slash() {
+        for row in PRESETS {
+            assert!(!row.base_url.ends_with('/'), "{}", row.kind);
+        }
+        assert_eq!(
+            Preset::Groq.default_base_url(),
+            "https://api.groq.com/openai/v1"
+        );
+        assert_eq!(Preset::Generic.default_base_url(), "");
+    }
+
+    #[test]
+    fn lookups() {
+        assert_eq!(
+            lookup_kind("openai"),
+            KindLookup::Supported(ProviderKind::OpenAiCompatible(Preset::OpenAi))
+        );
+        assert_eq!(
+            lookup_kind("azure"),
+            KindLookup::Supported(ProviderKind::AzureOpenAi)
+        );
+        assert_eq!(
+            lookup_kind("azure-openai"),
+            KindLookup::Supported(ProviderKind::AzureOpenAi)
+        );
+        assert_eq!(
+            lookup_kind("demo"),
+            KindLookup::Supported(ProviderKind::Demo)
+        );
+        assert_eq!(lookup_kind("bedrock"), KindLookup::Unsupported);
+        assert_eq!(lookup_kind("opnai"), KindLookup::Unknown);
+        assert_eq!(ProviderKind::AzureOpenAi.kind_name(), "azure-openai");
+        assert_eq!(
+            ProviderKind::OpenAiCompatible(Preset::LmStudio).kind_name(),
+            "lmstudio"
+        );
+    }
+}

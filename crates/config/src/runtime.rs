@@ -1,0 +1,333 @@
+//! The validated, runtime form of the configuration. Every value here has been checked.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// A complete, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP server settings.
+    pub server: ServerConfig,
+    /// Store URL (`sqlite://…` or `postgres://…`).
+    pub store: String,
+    /// Optional Redis URL.
+    pub redis: Option<String>,
+    /// Providers, in file order.
+    pub providers: Vec<ProviderConfig>,
+    /// Model aliases, in file order.
+    pub models: Vec<ModelConfig>,
+}
+
+/// `server:` section.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:4000`.
+    pub listen: SocketAddr,
+    /// Admin key; with it set, `/v1` needs a key.
+    pub admin_key: Option<SecretString>,
+    /// Largest accepted request body in bytes. Default 20 MiB.
+    pub max_body: u64,
+    /// Allow listening on a non-loopback address with no `admin_key`.
+    pub allow_unauthenticated: bool,
+    /// How long in-flight requests may run after SIGTERM. Default 30 s.
+    pub shutdown_grace: Duration,
+}
+
+/// What a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// The OpenAI API, or any server speaking it (presets differ only in defaults).
+    OpenAiCompatible(Preset),
+    /// Azure OpenAI: deployment URLs, `api-version`, `api-key` header.
+    AzureOpenAi,
+    /// The built-in offline `demo` provider.
+    Demo,
+}
+
+/// The OpenAI-compatible vendors Sluice knows defaults for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Any OpenAI-compatible server; `base_url` is required.
+    Generic,
+    /// OpenAI itself.
+    OpenAi,
+    /// Groq.
+    Groq,
+    /// Together AI.
+    Together,
+    /// Mistral.
+    Mistral,
+    /// DeepSeek.
+    DeepSeek,
+    /// xAI.
+    Xai,
+    /// Fireworks AI.
+    Fireworks,
+    /// OpenRouter.
+    OpenRouter,
+    /// Perplexity.
+    Perplexity,
+    /// Ollama (local).
+    Ollama,
+    /// vLLM (local).
+    Vllm,
+    /// LM Studio (local).
+    LmStudio,
+}
+
+/// Connection and response deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP + TLS connect. Default 10 s.
+    pub connect: Duration,
+    /// Until the upstream's response headers arrive. Default 60 s.
+    pub first_byte: Duration,
+    /// The whole exchange, streams included. Default 600 s.
+    pub total: Duration,
+}
+
+/// One provider.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The name models refer to, and the prefix of `provider/model`.
+    pub name: String,
+    /// What the provider speaks.
+    pub kind: ProviderKind,
+    /// Base URL as the provider's SDK means it (ends in `/v1` for the OpenAI family), no trailing slash.
+    pub base_url: String,
+    /// API key, if the provider needs one.
+    pub api_key: Option<SecretString>,
+    /// Azure `api-version`.
+    pub api_version: Option<String>,
+    /// Extra headers sent on every upstream request.
+    pub headers: Vec<(String, String)>,
+    /// Whether clients may name `provider/model` directly. Default true.
+    pub direct: bool,
+    /// Deadlines for this provider's requests.
+    pub timeouts: Timeouts,
+}
+
+/// How a model alias picks among its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Power of two choices over latency × in-flight requests.
+    #[default]
+    P2c,
+    /// Random, proportional to `weight`.
+    Weighted,
+    /// Each target in turn.
+    RoundRobin,
+    /// Lowest moving average of time to first byte.
+    LeastLatency,
+    /// Cheapest target (by price table).
+    LeastCost,
+    /// First healthy target in file order.
+    Ordered,
+}
+
+/// One upstream a model alias can send to.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Provider name (a key of `providers`).
+    pub provider: String,
+    /// The provider's own model name (for Azure: the deployment name).
+    pub model: String,
+    /// Relative weight for `weighted` and `p2c`. Default 1.
+    pub weight: u32,
+}
+
+/// Retry policy of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Retries after the first attempt. Default 0.
+    pub max: u32,
+    /// Base backoff between attempts. Default 200 ms.
+    pub backoff: Duration,
+}
+
+/// Per-model deadlines; each overrides the provider's when set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ModelTimeouts {
+    /// Until the upstream's response headers arrive.
+    pub first_byte: Option<Duration>,
+    /// The whole exchange.
+    pub total: Option<Duration>,
+}
+
+/// Response cache settings of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    /// How long an entry lives.
+    pub ttl: Duration,
+    /// Semantic cache settings.
+    pub semantic: Option<SemanticCacheConfig>,
+}
+
+/// Semantic cache settings of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SemanticCacheConfig {
+    /// The embedding model (a model name of this config).
+    pub embedder: String,
+    /// Cosine similarity above which a cached answer is served.
+    pub threshold: f64,
+}
+
+/// One model alias.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// The name clients send as `model`.
+    pub name: String,
+    /// How a target is picked.
+    pub strategy: Strategy,
+    /// The upstreams, at least one.
+    pub targets: Vec<TargetConfig>,
+    /// Other model names tried in order when every target failed.
+    pub fallbacks: Vec<String>,
+    /// Retry policy.
+    pub retry: RetryConfig,
+    /// Per-model deadlines.
+    pub timeout: ModelTimeouts,
+    /// Response cache.
+    pub cache: Option<CacheConfig>,
+}
+
+/// Default `server.listen`.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    4000,
+));
+/// Default `store`.
+pub const DEFAULT_STORE: &str = "sqlite://sluice.db";
+/// Default `server.max_body`: 20 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 20 * 1024 * 1024;
+/// Default `server.shutdown_grace`.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Default Azure `api_version`.
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+
+impl Config {
+    /// The provider named `name`.
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|provider| provider.name == name)
+    }
+
+    /// The model alias named `name`.
+    pub fn model(&self, name: &str) -> Option<&ModelConfig> {
+        self.models.iter().find(|model| model.name == name)
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            admin_key: None,
+            max_body: DEFAULT_MAX_BODY,
+            allow_unauthenticated: false,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Why serving with these settings would be unsafe: a non-loopback `listen` with no
+    /// `admin_key` leaves `/v1` open to the network unless `allow_unauthenticated` is set.
+    ///
+    /// This is checked at serve time rather than in the config because `--listen` can
+    /// override the address.
+    pub fn exposure_problem(&self) -> Option<String> {
+        let exposed = !self.listen.ip().is_loopback()
+            && self.admin_key.is_none()
+            && !self.allow_unauthenticated;
+        exposed.then(|| {
+            format!(
+                "refusing to listen on {} without server.admin_key; set server.allow_unauthenticated: true to allow it",
+                self.listen
+            )
+        })
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(60),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max: 0,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+impl Strategy {
+    /// Every strategy with its config name.
+    pub const NAMES: [(&'static str, Strategy); 6] = [
+        ("p2c", Strategy::P2c),
+        ("weighted", Strategy::Weighted),
+        ("round-robin", Strategy::RoundRobin),
+        ("least-latency", Strategy::LeastLatency),
+        ("least-cost", Strategy::LeastCost),
+        ("ordered", Strategy::Ordered),
+    ];
+
+    /// The name written in the config, e.g. `round-robin`.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, strategy)| *strategy == self)
+            .map_or("p2c", |(name, _)| name)
+    }
+
+    /// The strategy written as `name` in the config.
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, strategy)| *strategy)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposure() {
+        let mut server = ServerConfig::default();
+        assert_eq!(server.exposure_problem(), None);
+        server.listen = "0.0.0.0:4000".parse().unwrap();
+        assert_eq!(
+            server.exposure_problem().as_deref(),
+            Some(
+                "refusing to listen on 0.0.0.0:4000 without server.admin_key; set server.allow_unauthenticated: true to allow it"
+            )
+        );
+        server.allow_unauthenticated = true;
+        assert_eq!(server.exposure_problem(), None);
+        server.allow_unauthenticated = false;
+        server.admin_key = Some("k".into());
+        assert_eq!(server.exposure_problem(), None);
+        server.admin_key = None;
+        server.listen = "[::1]:4000".parse().unwrap();
+        assert_eq!(server.exposure_problem(), None);
+    }
+
+    #[test]
+    fn strategy_names_round_trip() {
+        for (name, strategy) in Strategy::NAMES {
+            assert_eq!(strategy.name(), name);
+            assert_eq!(Strategy::from_name(name), Some(strategy));
+        }
+    }
+}

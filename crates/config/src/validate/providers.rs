@@ -1,0 +1,360 @@
+//! The `providers:` section: name → provider.
+
+use secrecy::SecretString;
+use serde_norway::Value;
+
+use super::ctx::{Ctx, closest};
+use crate::presets::{self, KindLookup, lookup_kind};
+use crate::runtime::{DEFAULT_AZURE_API_VERSION, Preset, ProviderConfig, ProviderKind, Timeouts};
+
+const FIELDS: &[&str] = &[
+    "kind",
+    "base_url",
+    "api_key",
+    "api_version",
+    "headers",
+    "direct",
+    "timeout",
+];
+const TIMEOUT_FIELDS: &[&str] = &["connect", "first_byte", "total"];
+
+/// Reads `providers:`, in file order. Providers with problems are left out.
+pub(super) fn providers(ctx: &mut Ctx<'_>, value: &Value) -> Vec<ProviderConfig> {
+    let Some(map) = ctx.mapping(value) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let Some(name) = ctx.key_str(key) else {
+            continue;
+        };
+        if let Some(provider) = ctx.key(name, |ctx| provider(ctx, name, value)) {
+            out.push(provider);
+        }
+    }
+    out
+}
+
+/// Reads one provider; the path is already `providers.<name>`.
+fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConfig> {
+    let name_ok = check_name(ctx, name);
+    let kind = kind(ctx, name, value)?;
+    let map = ctx.object(value, FIELDS, &[])?;
+
+    let base_url = ctx.field(map, "base_url", base_url);
+    let api_key = ctx.field(map, "api_key", Ctx::secret);
+    let api_version = ctx.field(map, "api_version", Ctx::non_empty);
+    let headers = ctx.field(map, "headers", headers).unwrap_or_default();
+    let direct = ctx.field(map, "direct", Ctx::bool).unwrap_or(true);
+    let timeouts = ctx.field(map, "timeout", timeouts).unwrap_or_default();
+
+    let kind = kind?;
+    let default_base_url = match kind {
+        ProviderKind::OpenAiCompatible(preset) => preset.default_base_url(),
+        ProviderKind::AzureOpenAi | ProviderKind::Demo => "",
+    };
+    let needs_base_url = matches!(
+        kind,
+        ProviderKind::OpenAiCompatible(Preset::Generic) | ProviderKind::AzureOpenAi
+    );
+    if needs_base_url && matches!(map.get("base_url"), None | Some(Value::Null)) {
+        ctx.issue(format!(
+            "missing required field \"base_url\" (kind {} has no default)",
+            kind.kind_name()
+        ));
+    }
+    let api_version = match (kind, api_version) {
+        (ProviderKind::AzureOpenAi, version) => {
+            Some(version.unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()))
+        }
+        (_, Some(_)) => {
+            ctx.issue_at(
+                "api_version",
+                "only azure-openai providers take an api_version",
+            );
+            None
+        }
+        (_, None) => None,
+    };
+    name_ok.then(|| ProviderConfig {
+        name: name.to_owned(),
+        kind,
+        base_url: base_url.unwrap_or_else(|| default_base_url.to_owned()),
+        api_key: api_key
+            .filter(|key| !key.is_empty())
+            .map(SecretString::from),
+        api_version,
+        headers,
+        direct,
+        timeouts,
+    })
+}
+
+/// Provider names appear in `provider/model` and in URLs, so they are kept simple.
+fn check_name(ctx: &mut Ctx<'_>, name: &str) -> bool {
+    let ok = !name.is_empty()
+        && !name.contains(|c: char| c == '/' || c.is_whitespace() || c.is_control());
+    if !ok {
+        ctx.issue(format!(
+            "invalid provider name {name:?}: it must be non-empty, with no \"/\" or spaces"
+        ));
+    }
+    ok
+}
+
+/// Resolves the provider's kind.
+///
+/// The outer `None` means "stop here" (an unsupported kind, whose other fields are not
+/// checked); the inner `None` means the kind is wrong but the fields are still worth checking.
+fn kind(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<Option<ProviderKind>> {
+    let explicit = match value.get("kind") {
+        None | Some(Value::Null) => None,
+        Some(kind) => match ctx.key("kind", |ctx| ctx.string(kind)) {
+            Some(kind) => Some(kind),
+            None => return Some(None),
+        },
+    };
+    let kind_name = explicit.as_deref().unwrap_or(name);
+    match lookup_kind(kind_name) {
+        KindLookup::Supported(kind) => Some(Some(kind)),
+        KindLookup::Unsupported => {
+            ctx.issue_at(
+                "kind",
+                format!("provider kind \"{kind_name}\" is not supported by this build yet"),
+            );
+            None
+        }
+        KindLookup::Unknown => {
+            let known: Vec<&str> = presets::supported_kind_names().collect();
+            let message = match explicit {
+                Some(_) => unknown_kind(kind_name, &known),
+                None => format!(
+                    "missing required field \"kind\" (\"{name}\" is not a provider kind); known: {}",
+                    known.join(", ")
+                ),
+            };
+            ctx.issue_at("kind", message);
+            Some(None)
+        }
+    }
+}
+
+/// `unknown provider kind "opnai"; known: …; did you mean "openai"?`, also suggesting
+/// kinds that are not supported yet.
+fn unknown_kind(kind: &str, known: &[&str]) -> String {
+    let mut message = format!(
+        "unknown provider kind \"{kind}\"; known: {}",
+        known.join(", ")
+    );
+    let candidates = known
+        .iter()
+        .copied()
+        .chain([presets::AZURE_ALIAS])
+        .chain(presets::UNSUPPORTED_KINDS.iter().copied());
+    if let Some(close) = closest(kind, candidates) {
+        message.push_str(&format!("; did you mean \"{close}\"?"));
+    }
+    message
+}
+
+/// An `http://` or `https://` URL, without trailing slashes.
+fn base_url(ctx: &mut Ctx<'_>, value: &Value) -> Option<String> {
+    let url = ctx.string(value)?;
+    let url = url.trim();
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match host {
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) =>
+        {
+            Some(url.trim_end_matches('/').to_owned())
+        }
+        _ => {
+            ctx.issue(format!("expected an http:// or https:// URL, got {url:?}"));
+            None
+        }
+    }
+}
+
+/// `headers:`: a mapping of header name → value.
+fn headers(ctx: &mut Ctx<'_>, value: &Value) -> Option<Vec<(String, String)>> {
+    let map = ctx.mapping(value)?;
+    let mut out = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let Some(name) = ctx.key_str(key) else {
+            continue;
+        };
+        let header = ctx.key(name, |ctx| {
+            if !is_header_name(name) {
+                ctx.issue(format!("invalid header name {name:?}"));
+                return None;
+            }
+            let value = ctx.secret(value)?;
+            if value.contains(['\r', '\n', '\0']) {
+                ctx.issue("header values must not contain line breaks");
+                return None;
+            }
+            Some((name.to_owned(), value))
+        });
+        out.extend(header);
+    }
+    Some(out)
+}
+
+/// An HTTP token (RFC 9110 `tchar`s).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `timeout: { connect, first_byte, total }`.
+fn timeouts(ctx: &mut Ctx<'_>, value: &Value) -> Option<Timeouts> {
+    let map = ctx.object(value, TIMEOUT_FIELDS, &[])?;
+    let mut timeouts = Timeouts::default();
+    if let Some(connect) = ctx.field(map, "connect", Ctx::positive_duration) {
+        timeouts.connect = connect;
+    }
+    if let Some(first_byte) = ctx.field(map, "first_byte", Ctx::positive_duration) {
+        timeouts.first_byte = first_byte;
+    }
+    if let Some(total) = ctx.field(map, "total", Ctx::positive_duration) {
+        timeouts.total = total;
+    }
+    Some(timeouts)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::parse_str;
+
+    fn errors(yaml: &str) -> Vec<String> {
+        parse_str(yaml, &|_| None).unwrap_err().lines()
+    }
+
+    #[test]
+    fn kinds_default_to_the_name() {
+        let yaml = "providers:\n  openai: {}\n  groq:\n  azure: { base_url: \"https://r.openai.azure.com/\" }\n  demo: {}\n  local: { kind: ollama }\n";
+        let config = parse_str(yaml, &|_| None).unwrap();
+        let kinds: Vec<_> = config
+            .providers
+            .iter()
+            .map(|p| (p.name.as_str(), p.kind.kind_name()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("openai", "openai"),
+                ("groq", "groq"),
+                ("azure", "azure-openai"),
+                ("demo", "demo"),
+                ("local", "ollama")
+            ]
+        );
+        let azure = config.provider("azure").unwrap();
+        assert_eq!(azure.base_url, "https://r.openai.azure.com");
+        assert_eq!(azure.api_version.as_deref(), Some("2024-10-21"));
+        assert_eq!(
+            config.provider("local").unwrap().base_url,
+            "http://127.0.0.1:11434/v1"
+        );
+        assert_eq!(
+            config.provider("openai").unwrap().base_url,
+            "https://api.openai.com/v1"
+        );
+        assert!(config.provider("openai").unwrap().direct);
+        assert_eq!(
+            config.provider("openai").unwrap().timeouts,
+            Timeouts::default()
+        );
+    }
+
+    #[test]
+    fn reads_every_field() {
+        let yaml = r#"
+providers:
+  mine:
+    kind: openai-compatible
+    base_url: http://127.0.0.1:8000/v1/
+    api_key: ${KEY}
+    headers: { X-Org: "${ORG:-acme}" }
+    direct: false
+    timeout: { connect: 2s, first_byte: 15s, total: 2m }
+"#;
+        let env = |name: &str| (name == "KEY").then(|| "sk-1".to_owned());
+        let config = parse_str(yaml, &env).unwrap();
+        let mine = config.provider("mine").unwrap();
+        assert_eq!(mine.kind, ProviderKind::OpenAiCompatible(Preset::Generic));
+        assert_eq!(mine.base_url, "http://127.0.0.1:8000/v1");
+        assert_eq!(mine.api_key.as_ref().unwrap().expose_secret(), "sk-1");
+        assert_eq!(mine.headers, [("X-Org".to_owned(), "acme".to_owned())]);
+        assert!(!mine.direct);
+        assert_eq!(
+            mine.timeouts,
+            Timeouts {
+                connect: Duration::from_secs(2),
+                first_byte: Duration::from_secs(15),
+                total: Duration::from_secs(120)
+            }
+        );
+    }
+
+    #[test]
+    fn empty_api_key_is_none() {
+        let config =
+            parse_str("providers: { openai: { api_key: \"${K:-}\" } }", &|_| None).unwrap();
+        assert!(config.provider("openai").unwrap().api_key.is_none());
+    }
+
+    #[test]
+    fn kind_problems() {
+        assert_eq!(
+            errors(
+                "providers:\n  x: { kind: opnai }\n  anthropic: { api_key: \"${ANTHROPIC_API_KEY}\", region: a }\n  bedrock: { region: us-east-1 }\n  foo: { tiemout: {} }\n"
+            ),
+            [
+                r#"providers.x.kind: unknown provider kind "opnai"; known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, azure-openai, demo; did you mean "openai"?"#,
+                r#"providers.anthropic.kind: provider kind "anthropic" is not supported by this build yet"#,
+                r#"providers.bedrock.kind: provider kind "bedrock" is not supported by this build yet"#,
+                r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, azure-openai, demo"#,
+                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, timeout; did you mean "timeout"?"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn field_problems() {
+        assert_eq!(
+            errors(
+                "providers:\n  gen: { kind: openai-compatible }\n  az: { kind: azure }\n  openai: { base_url: api.openai.com, api_version: v1, headers: { \"bad name\": x }, direct: 1, timeout: { total: 0s, connect: soon } }\n  a/b: { kind: demo }\n"
+            ),
+            [
+                r#"providers.gen: missing required field "base_url" (kind openai-compatible has no default)"#,
+                r#"providers.az: missing required field "base_url" (kind azure-openai has no default)"#,
+                r#"providers.openai.base_url: expected an http:// or https:// URL, got "api.openai.com""#,
+                r#"providers.openai.headers.bad name: invalid header name "bad name""#,
+                "providers.openai.direct: expected true or false, got 1",
+                r#"providers.openai.timeout.connect: expected a duration like 250ms, 30s or 5m, got "soon""#,
+                "providers.openai.timeout.total: must be greater than 0",
+                "providers.openai.api_version: only azure-openai providers take an api_version",
+                r#"providers.a/b: invalid provider name "a/b": it must be non-empty, with no "/" or spaces"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn unset_variables_are_reported_at_their_value() {
+        assert_eq!(
+            errors("providers: { openai: { api_key: \"${OPENAI_API_KEY}\" } }"),
+            ["providers.openai.api_key: environment variable OPENAI_API_KEY is not set"]
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! What the router hands a provider for one attempt, and the provider interface itself.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use sluice_config::Timeouts;
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
+
+use crate::forward::ForwardRequest;
+
+/// A request or response body of the transport.
+pub type UpstreamBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Wraps bytes as an [`UpstreamBody`].
+pub fn box_body(bytes: Bytes) -> UpstreamBody {
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A stream of chat chunks from one upstream.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, GatewayError>> + Send>>;
+
+/// One concrete upstream for one attempt: which provider, which of its models, which deadlines.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Provider name.
+    pub provider: Arc<str>,
+    /// The provider's own model name (Azure: deployment).
+    pub model: Arc<str>,
+    /// Deadlines in force for this target.
+    pub timeouts: Timeouts,
+}
+
+/// Per-request facts an attempt needs: its deadline and where to book time spent upstream.
+#[derive(Debug, Clone)]
+pub struct CallCx {
+    /// The request's id, sent upstream as `x-request-id`.
+    pub request_id: Arc<str>,
+    /// The request's overall deadline (from `x-sluice-timeout`), if any.
+    pub deadline: Option<Instant>,
+    upstream_nanos: Arc<AtomicU64>,
+}
+
+impl CallCx {
+    /// A context for request `request_id`.
+    pub fn new(request_id: Arc<str>, deadline: Option<Instant>) -> Self {
+        Self {
+            request_id,
+            deadline,
+            upstream_nanos: Arc::default(),
+        }
+    }
+
+    /// Books `d` as time spent waiting on an upstream.
+    pub fn add_upstream_wait(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.upstream_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Total time booked as waiting on upstreams so far.
+    pub fn upstream_wait(&self) -> Duration {
+        Duration::from_nanos(self.upstream_nanos.load(Ordering::Relaxed))
+    }
+
+    /// The deadline of an attempt on `target` started now: the earlier of the target's
+    /// total timeout and the request's deadline.
+    pub fn attempt_deadline(&self, target: &Target) -> Instant {
+        let own = Instant::now() + target.timeouts.total;
+        match self.deadline {
+            Some(d) if d < own => d,
+            _ => own,
+        }
+    }
+}
+
+/// Anything that can answer chat requests: an HTTP provider with its codec, or the offline demo.
+pub trait Provider: Send + Sync + 'static {
+    /// One non-streaming chat completion.
+    fn chat<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        target: &'a Target,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>>;
+
+    /// One streaming chat completion; resolves once the upstream accepted the request.
+    fn chat_stream<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        target: &'a Target,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>>;
+
+    /// Forwards an OpenAI-shaped request (embeddings, completions, images, audio, files, …)
+    /// unchanged except for the URL and credentials, and returns the upstream's response.
+    fn forward<'a>(
+        &'a self,
+        req: ForwardRequest,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<http::Response<UpstreamBody>, GatewayError>>;
+}

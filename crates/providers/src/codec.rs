@@ -1,0 +1,61 @@
+//! The codec interface: pure translation between the internal types and one wire format.
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
+
+use crate::{SseEvent, Target};
+
+/// An encoded upstream request, before credentials are added.
+#[derive(Debug, Clone)]
+pub struct UpstreamRequest {
+    /// Absolute URL.
+    pub url: String,
+    /// Extra headers this wire format needs (content type, versions).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The encoded body.
+    pub body: Bytes,
+}
+
+/// What a decoder may need to know about the exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeCx<'a> {
+    /// The upstream's response headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// A wire format. Pure: no I/O, fixture-testable.
+pub trait Codec: Send + Sync + 'static {
+    /// Per-stream state: ids, tool-call indices, usage so far.
+    type StreamState: Default + Send;
+
+    /// Encodes a chat request for `target`.
+    fn encode(&self, req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, GatewayError>;
+
+    /// Decodes a complete response; `status` is a success status.
+    fn decode(
+        &self,
+        status: StatusCode,
+        body: Bytes,
+        cx: &DecodeCx<'_>,
+    ) -> Result<ChatResponse, GatewayError>;
+
+    /// Decodes one SSE event into zero or more chunks. `[DONE]`-style end markers give none.
+    fn decode_event(
+        &self,
+        st: &mut Self::StreamState,
+        ev: SseEvent,
+    ) -> Result<Vec<ChatChunk>, GatewayError>;
+
+    /// Turns an upstream error status and body into a gateway error that keeps both.
+    fn decode_error(&self, status: StatusCode, body: &[u8]) -> GatewayError;
+
+    /// The absolute URL for an OpenAI-shaped pass-through of `path` (the part after `/v1`,
+    /// starting with `/`), for `model` when the request names one.
+    fn forward_url(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        model: Option<&str>,
+    ) -> Result<String, GatewayError>;
+}

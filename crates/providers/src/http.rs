@@ -1,0 +1,372 @@
+//! The one HTTP transport: pooled keep-alive connections over rustls (HTTP/2 where the
+//! upstream offers it), credentials, deadlines, SSE framing and transport error capture.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use secrecy::ExposeSecret;
+use sluice_config::{ProviderConfig, ProviderKind};
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
+
+use crate::forward::{DeadlineBody, ForwardRequest};
+use crate::{
+    CallCx, ChunkStream, Codec, DecodeCx, Provider, SseParser, Target, UpstreamBody, box_body,
+};
+
+/// Largest upstream body read into memory (non-stream answers and error bodies).
+const MAX_UPSTREAM_BODY: usize = 64 << 20;
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// A provider reached over HTTP, speaking the wire format of codec `C`.
+pub struct HttpProvider<C: Codec> {
+    name: Arc<str>,
+    codec: Arc<C>,
+    client: HttpClient,
+    /// Headers sent on every request: credentials (marked sensitive) and configured extras.
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl<C: Codec> HttpProvider<C> {
+    /// A provider for `cfg` with its own connection pool.
+    pub fn new(cfg: &ProviderConfig, codec: C) -> Result<Self, GatewayError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(cfg.timeouts.connect));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .build(https);
+        let bad =
+            |what: &str| GatewayError::internal(format!("provider {}: invalid {what}", cfg.name));
+        let mut headers = Vec::new();
+        if let Some(key) = &cfg.api_key {
+            let (name, value) = match cfg.kind {
+                ProviderKind::AzureOpenAi => (
+                    HeaderName::from_static("api-key"),
+                    key.expose_secret().to_owned(),
+                ),
+                ProviderKind::OpenAiCompatible(_) | ProviderKind::Demo => {
+                    (AUTHORIZATION, format!("Bearer {}", key.expose_secret()))
+                }
+            };
+            let mut value = HeaderValue::from_str(&value).map_err(|_| bad("api_key"))?;
+            value.set_sensitive(true);
+            headers.push((name, value));
+        }
+        for (k, v) in &cfg.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad("header name"))?;
+            let value = HeaderValue::from_str(v).map_err(|_| bad("header value"))?;
+            headers.push((name, value));
+        }
+        Ok(Self {
+            name: cfg.name.as_str().into(),
+            codec: Arc::new(codec),
+            client,
+            headers,
+        })
+    }
+
+    /// Sends one request and waits for the response head, within the first-byte deadline.
+    async fn send(
+        &self,
+        mut req: Request<UpstreamBody>,
+        target_first_byte: std::time::Duration,
+        deadline: Instant,
+        cx: &CallCx,
+    ) -> Result<Response<Incoming>, GatewayError> {
+        let h = req.headers_mut();
+        for (k, v) in &self.headers {
+            h.insert(k.clone(), v.clone());
+        }
+        let started = Instant::now();
+        let first_byte = (started + target_first_byte).min(deadline);
+        let res = tokio::time::timeout_at(first_byte.into(), self.client.request(req)).await;
+        cx.add_upstream_wait(started.elapsed());
+        match res {
+            Err(_) => Err(timeout(&self.name, "response headers")),
+            Ok(Err(e)) => Err(transport_error(&self.name, &e)),
+            Ok(Ok(resp)) => Ok(resp),
+        }
+    }
+
+    /// Sends a chat request and returns the successful response head, or the decoded error.
+    async fn start_chat(
+        &self,
+        req: &ChatRequest,
+        target: &Target,
+        cx: &CallCx,
+        deadline: Instant,
+    ) -> Result<Response<Incoming>, GatewayError> {
+        let up = self.codec.encode(req, target)?;
+        let mut builder = Request::builder().method(Method::POST).uri(&up.url);
+        if let Some(h) = builder.headers_mut() {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            for (k, v) in up.headers {
+                h.insert(k, v);
+            }
+        }
+        let http_req = builder
+            .body(box_body(up.body))
+            .map_err(|e| GatewayError::internal(format!("invalid upstream URL {}: {e}", up.url)))?;
+        let resp = self
+            .send(http_req, target.timeouts.first_byte, deadline, cx)
+            .await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = read_body(&self.name, resp.into_body(), deadline, cx).await?;
+        Err(self.codec.decode_error(status, &body))
+    }
+}
+
+impl<C: Codec> Provider for HttpProvider<C> {
+    fn chat<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        target: &'a Target,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            let deadline = cx.attempt_deadline(target);
+            let resp = self.start_chat(req, target, cx, deadline).await?;
+            let (parts, body) = resp.into_parts();
+            let body = read_body(&self.name, body, deadline, cx).await?;
+            self.codec.decode(
+                parts.status,
+                body,
+                &DecodeCx {
+                    headers: &parts.headers,
+                },
+            )
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+        target: &'a Target,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async move {
+            let deadline = cx.attempt_deadline(target);
+            let resp = self.start_chat(req, target, cx, deadline).await?;
+            let state = StreamDriver {
+                name: self.name.clone(),
+                codec: self.codec.clone(),
+                body: resp.into_body(),
+                parser: SseParser::default(),
+                state: C::StreamState::default(),
+                pending: VecDeque::new(),
+                deadline,
+                finished: false,
+                deferred: None,
+                saw_finish: false,
+                saw_done: false,
+            };
+            let stream = futures_util::stream::unfold(state, |mut st| async move {
+                let item = st.next().await?;
+                Some((item, st))
+            });
+            Ok(Box::pin(stream) as ChunkStream)
+        })
+    }
+
+    fn forward<'a>(
+        &'a self,
+        req: ForwardRequest,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<Response<UpstreamBody>, GatewayError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let deadline = cx.deadline.map_or(started + req.timeouts.total, |d| {
+                d.min(started + req.timeouts.total)
+            });
+            let url =
+                self.codec
+                    .forward_url(&req.path, req.query.as_deref(), req.model.as_deref())?;
+            let mut builder = Request::builder().method(req.method).uri(&url);
+            if let Some(h) = builder.headers_mut() {
+                *h = req.headers;
+            }
+            let http_req = builder
+                .body(req.body)
+                .map_err(|e| GatewayError::internal(format!("invalid upstream URL {url}: {e}")))?;
+            let resp = self
+                .send(http_req, req.timeouts.first_byte, deadline, cx)
+                .await?;
+            let (parts, body) = resp.into_parts();
+            if !parts.status.is_success() {
+                let body = read_body(&self.name, body, deadline, cx).await?;
+                return Err(self.codec.decode_error(parts.status, &body));
+            }
+            let body = DeadlineBody::new(body, deadline).boxed_unsync();
+            Ok(Response::from_parts(parts, body))
+        })
+    }
+}
+
+/// Reads a whole upstream body within `deadline`, booking the time as upstream wait.
+async fn read_body(
+    name: &str,
+    body: Incoming,
+    deadline: Instant,
+    cx: &CallCx,
+) -> Result<Bytes, GatewayError> {
+    let started = Instant::now();
+    let limited = http_body_util::Limited::new(body, MAX_UPSTREAM_BODY);
+    let res = tokio::time::timeout_at(deadline.into(), limited.collect()).await;
+    cx.add_upstream_wait(started.elapsed());
+    match res {
+        Err(_) => Err(timeout(name, "the response body")),
+        Ok(Err(e)) => Err(GatewayError::new(
+            ErrorKind::UpstreamReset,
+            Origin::Upstream,
+            format!("provider {name}: the connection failed while reading the response: {e}"),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+fn timeout(name: &str, waiting_for: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::UpstreamTimeout,
+        Origin::Upstream,
+        format!("provider {name} timed out waiting for {waiting_for}"),
+    )
+}
+
+fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> GatewayError {
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    if e.is_connect() {
+        GatewayError::new(
+            ErrorKind::UpstreamConnect,
+            Origin::Upstream,
+            format!("could not connect to provider {name}: {detail}"),
+        )
+    } else {
+        GatewayError::new(
+            ErrorKind::UpstreamReset,
+            Origin::Upstream,
+            format!("provider {name} closed the connection: {detail}"),
+        )
+    }
+}
+
+/// Turns an upstream SSE body into chat chunks, one codec call per event.
+struct StreamDriver<C: Codec> {
+    name: Arc<str>,
+    codec: Arc<C>,
+    body: Incoming,
+    parser: SseParser,
+    state: C::StreamState,
+    pending: VecDeque<ChatChunk>,
+    deadline: Instant,
+    finished: bool,
+    /// An error to yield once the chunks decoded before it are out.
+    deferred: Option<GatewayError>,
+    saw_finish: bool,
+    saw_done: bool,
+}
+
+impl<C: Codec> StreamDriver<C> {
+    async fn next(&mut self) -> Option<Result<ChatChunk, GatewayError>> {
+        loop {
+            if let Some(chunk) = self.pending.pop_front() {
+                self.saw_finish |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
+                return Some(Ok(chunk));
+            }
+            if let Some(e) = self.deferred.take() {
+                return Some(Err(e));
+            }
+            if self.finished {
+                return None;
+            }
+            let frame = tokio::time::timeout_at(self.deadline.into(), self.body.frame()).await;
+            let events = match frame {
+                Err(_) => return self.fail(timeout(&self.name, "the rest of the stream")),
+                Ok(Some(Err(e))) => {
+                    return self.fail(GatewayError::new(
+                        ErrorKind::UpstreamReset,
+                        Origin::Upstream,
+                        format!("provider {} broke off the stream: {e}", self.name),
+                    ));
+                }
+                Ok(None) => {
+                    self.finished = true;
+                    if let Some(ev) = self.parser.finish() {
+                        if let Err(e) = self.decode(ev) {
+                            self.deferred = Some(e);
+                            continue;
+                        }
+                    }
+                    let finish_pending = self
+                        .pending
+                        .iter()
+                        .any(|c| c.choices.iter().any(|c| c.finish_reason.is_some()));
+                    if !self.saw_done && !self.saw_finish && !finish_pending {
+                        self.deferred = Some(GatewayError::new(
+                            ErrorKind::UpstreamReset,
+                            Origin::Upstream,
+                            format!(
+                                "provider {} ended the stream before it was complete",
+                                self.name
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => self.parser.push(&data),
+                    Err(_) => continue,
+                },
+            };
+            for ev in events {
+                if let Err(e) = self.decode(ev) {
+                    self.finished = true;
+                    self.deferred = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn decode(&mut self, ev: crate::SseEvent) -> Result<(), GatewayError> {
+        if ev.data.trim() == "[DONE]" {
+            self.saw_done = true;
+        }
+        let chunks = self.codec.decode_event(&mut self.state, ev)?;
+        self.pending.extend(chunks);
+        Ok(())
+    }
+
+    fn fail(&mut self, e: GatewayError) -> Option<Result<ChatChunk, GatewayError>> {
+        self.finished = true;
+        self.pending.clear();
+        Some(Err(e))
+    }
+}

@@ -1,0 +1,39 @@
+//! Providers: one pure codec per wire format, and one HTTP transport shared by all of them.
+//!
+//! A [`Codec`] turns the internal [`ChatRequest`] into an upstream request and the upstream's
+//! answers (whole bodies or SSE events) back into [`ChatResponse`] / [`ChatChunk`]; it does no
+//! I/O, so it is tested with fixtures alone. [`HttpProvider`] owns everything that touches the
+//! network for every codec: the pooled rustls client (HTTP/2 where offered), authentication,
+//! deadlines, SSE framing, and turning transport failures into typed [`GatewayError`]s.
+//! OpenAI-compatible vendors are data (a preset row in `sluice-config`), not code. The router
+//! sees every provider, HTTP or not (the offline `demo`), through the object-safe [`Provider`].
+
+mod call;
+mod codec;
+mod demo;
+mod forward;
+mod http;
+pub mod openai_compat;
+mod sse;
+
+use std::sync::Arc;
+
+use sluice_config::{ProviderConfig, ProviderKind};
+use sluice_types::GatewayError;
+
+pub use call::{CallCx, ChunkStream, Provider, Target, UpstreamBody, box_body};
+pub use codec::{Codec, DecodeCx, UpstreamRequest};
+pub use demo::DemoProvider;
+pub use forward::ForwardRequest;
+pub use http::HttpProvider;
+pub use sse::{SseEvent, SseParser};
+
+/// Builds the provider a config entry describes.
+pub fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
+    Ok(match cfg.kind {
+        ProviderKind::Demo => Arc::new(DemoProvider),
+        ProviderKind::OpenAiCompatible(_) | ProviderKind::AzureOpenAi => Arc::new(
+            HttpProvider::new(cfg, openai_compat::OpenAiCodec::for_config(cfg))?,
+        ),
+    })
+}

@@ -1,0 +1,219 @@
+//! Building the router from config, and resolving a client's `model` to a group.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_config::{Config, ModelConfig, ProviderConfig, RetryConfig, Strategy, Timeouts};
+use sluice_providers::{Provider, Target};
+use sluice_types::{ErrorKind, GatewayError, Origin};
+
+use crate::group::{ModelGroup, TargetSlot};
+
+struct ProviderEntry {
+    config: ProviderConfig,
+    provider: Arc<dyn Provider>,
+}
+
+/// Every configured model group and provider.
+pub struct Router {
+    groups: HashMap<String, Arc<ModelGroup>>,
+    /// Model names in config order, for listings.
+    names: Vec<String>,
+    providers: HashMap<String, ProviderEntry>,
+}
+
+impl Router {
+    /// Builds providers and groups from a validated config.
+    pub fn new(config: &Config) -> Result<Self, GatewayError> {
+        let mut providers = HashMap::new();
+        for p in &config.providers {
+            let provider = sluice_providers::build(p)?;
+            providers.insert(
+                p.name.clone(),
+                ProviderEntry {
+                    config: p.clone(),
+                    provider,
+                },
+            );
+        }
+        let mut router = Self {
+            groups: HashMap::new(),
+            names: Vec::new(),
+            providers,
+        };
+        for m in &config.models {
+            let group = router.group_for(m)?;
+            router.names.push(m.name.clone());
+            router.groups.insert(m.name.clone(), Arc::new(group));
+        }
+        Ok(router)
+    }
+
+    fn group_for(&self, m: &ModelConfig) -> Result<ModelGroup, GatewayError> {
+        if m.strategy == Strategy::LeastCost {
+            return Err(GatewayError::internal(format!(
+                "model {}: strategy least-cost needs the price table, which this build does not have yet",
+                m.name
+            )));
+        }
+        let mut slots = Vec::with_capacity(m.targets.len());
+        for t in &m.targets {
+            let entry = self.providers.get(&t.provider).ok_or_else(|| {
+                GatewayError::internal(format!("model {}: unknown provider {}", m.name, t.provider))
+            })?;
+            let mut timeouts = entry.config.timeouts;
+            if let Some(d) = m.timeout.first_byte {
+                timeouts.first_byte = d;
+            }
+            if let Some(d) = m.timeout.total {
+                timeouts.total = d;
+            }
+            slots.push(TargetSlot::new(
+                target(&entry.config.name, &t.model, timeouts),
+                entry.provider.clone(),
+                t.weight,
+            ));
+        }
+        Ok(ModelGroup::new(
+            m.name.clone(),
+            m.strategy,
+            slots,
+            m.fallbacks.clone(),
+            m.retry,
+        ))
+    }
+
+    /// The configured model names, in config order.
+    pub fn model_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The group for a configured model name, without direct `provider/model` resolution.
+    pub fn group(&self, name: &str) -> Option<&Arc<ModelGroup>> {
+        self.groups.get(name)
+    }
+
+    /// The first OpenAI-family provider, preferring one named `openai`: where requests that
+    /// name no model (files, batches) go.
+    pub fn default_passthrough(&self) -> Option<(Target, Arc<dyn Provider>)> {
+        let pick = self.providers.get("openai").or_else(|| {
+            self.providers
+                .values()
+                .filter(|e| e.config.kind != sluice_config::ProviderKind::Demo)
+                .min_by(|a, b| a.config.name.cmp(&b.config.name))
+        })?;
+        Some((
+            target(&pick.config.name, "", pick.config.timeouts),
+            pick.provider.clone(),
+        ))
+    }
+
+    /// The provider named `name`, as a target with no model.
+    pub fn provider(&self, name: &str) -> Option<(Target, Arc<dyn Provider>)> {
+        let e = self.providers.get(name)?;
+        Some((
+            target(&e.config.name, "", e.config.timeouts),
+            e.provider.clone(),
+        ))
+    }
+
+    /// Resolves what a client sent as `model`: an alias, or `provider/model` for a provider
+    /// that allows direct calls. Unknown names get a 404 that lists close matches.
+    pub fn resolve(&self, name: &str) -> Result<Arc<ModelGroup>, GatewayError> {
+        if let Some(g) = self.groups.get(name) {
+            return Ok(g.clone());
+        }
+        if let Some((provider, model)) = name.split_once('/') {
+            if let Some(e) = self
+                .providers
+                .get(provider)
+                .filter(|e| e.config.direct && !model.is_empty())
+            {
+                let slot = TargetSlot::new(
+                    target(provider, model, e.config.timeouts),
+                    e.provider.clone(),
+                    1,
+                );
+                let retry = RetryConfig {
+                    max: 0,
+                    backoff: std::time::Duration::ZERO,
+                };
+                return Ok(Arc::new(ModelGroup::new(
+                    name.to_owned(),
+                    Strategy::Ordered,
+                    vec![slot],
+                    Vec::new(),
+                    retry,
+                )));
+            }
+        }
+        Err(self.not_found(name))
+    }
+
+    fn not_found(&self, name: &str) -> GatewayError {
+        let mut close: Vec<(f64, &str)> = self
+            .names
+            .iter()
+            .map(|n| {
+                (
+                    strsim::jaro_winkler(&name.to_lowercase(), &n.to_lowercase()),
+                    n.as_str(),
+                )
+            })
+            .filter(|(score, _)| *score >= 0.75)
+            .collect();
+        close.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut msg = format!("The model `{name}` does not exist.");
+        if !close.is_empty() {
+            let list: Vec<String> = close
+                .iter()
+                .take(3)
+                .map(|(_, n)| format!("`{n}`"))
+                .collect();
+            msg.push_str(&format!(" Did you mean {}?", list.join(" or ")));
+        }
+        let direct: Vec<&str> = self
+            .providers
+            .values()
+            .filter(|e| e.config.direct && e.config.kind != sluice_config::ProviderKind::Demo)
+            .map(|e| e.config.name.as_str())
+            .collect();
+        if !self.names.is_empty() {
+            msg.push_str(&format!(" Configured models: {}.", self.names.join(", ")));
+        }
+        if !direct.is_empty() {
+            let mut direct = direct;
+            direct.sort_unstable();
+            msg.push_str(&format!(
+                " Any model can also be named as provider/model with providers: {}.",
+                direct.join(", ")
+            ));
+        }
+        GatewayError::new(ErrorKind::ModelNotFound, Origin::Client, msg).with_param("model")
+    }
+}
+
+#[cfg(test)]
+impl Router {
+    /// A router over ready-made groups, for tests.
+    pub(crate) fn for_tests(groups: Vec<ModelGroup>) -> Self {
+        let names = groups.iter().map(|g| g.name.clone()).collect();
+        let groups = groups
+            .into_iter()
+            .map(|g| (g.name.clone(), Arc::new(g)))
+            .collect();
+        Self {
+            groups,
+            names,
+            providers: HashMap::new(),
+        }
+    }
+}
+
+fn target(provider: &str, model: &str, timeouts: Timeouts) -> Target {
+    Target {
+        provider: provider.into(),
+        model: model.into(),
+        timeouts,
+    }
+}

@@ -1,0 +1,244 @@
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use sluice_config::{RetryConfig, Strategy, Timeouts};
+use sluice_providers::{CallCx, ChunkStream, ForwardRequest, Provider, Target, UpstreamBody};
+use sluice_types::{ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
+
+use super::Attempt;
+use crate::{ModelGroup, Router, TargetSlot};
+
+/// A provider that fails its first `fail` calls with `kind`, then answers.
+struct Flaky {
+    fail: u32,
+    kind: ErrorKind,
+    calls: AtomicU32,
+}
+
+impl Provider for Flaky {
+    fn chat<'a>(
+        &'a self,
+        _: &'a ChatRequest,
+        t: &'a Target,
+        _: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if n < self.fail {
+                return Err(GatewayError::new(
+                    self.kind,
+                    Origin::Upstream,
+                    format!("fail {n}"),
+                ));
+            }
+            Ok(ChatResponse {
+                model: t.model.to_string(),
+                ..Default::default()
+            })
+        })
+    }
+    fn chat_stream<'a>(
+        &'a self,
+        _: &'a ChatRequest,
+        _: &'a Target,
+        _: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async { Err(GatewayError::internal("unused")) })
+    }
+    fn forward<'a>(
+        &'a self,
+        _: ForwardRequest,
+        _: &'a CallCx,
+    ) -> BoxFuture<'a, Result<http::Response<UpstreamBody>, GatewayError>> {
+        Box::pin(async { Err(GatewayError::internal("unused")) })
+    }
+}
+
+struct Chat(ChatRequest);
+
+impl Attempt for Chat {
+    type Output = ChatResponse;
+    fn call<'a>(
+        &'a self,
+        p: &'a dyn Provider,
+        t: &'a Target,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        p.chat(&self.0, t, cx)
+    }
+}
+
+fn slot(model: &str, p: Arc<Flaky>) -> TargetSlot {
+    let d = Duration::from_secs(5);
+    TargetSlot::new(
+        Target {
+            provider: "p".into(),
+            model: model.into(),
+            timeouts: Timeouts {
+                connect: d,
+                first_byte: d,
+                total: d,
+            },
+        },
+        p,
+        1,
+    )
+}
+
+fn flaky(fail: u32, kind: ErrorKind) -> Arc<Flaky> {
+    Arc::new(Flaky {
+        fail,
+        kind,
+        calls: AtomicU32::new(0),
+    })
+}
+
+fn cx() -> CallCx {
+    CallCx::new("req".into(), None)
+}
+
+fn router(groups: Vec<ModelGroup>) -> Router {
+    Router::for_tests(groups)
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_then_succeeds_on_the_next_target() {
+    let a = flaky(1, ErrorKind::UpstreamConnect);
+    let b = flaky(0, ErrorKind::UpstreamConnect);
+    let g = ModelGroup::new(
+        "m".into(),
+        Strategy::Ordered,
+        vec![slot("a", a.clone()), slot("b", b.clone())],
+        vec![],
+        RetryConfig {
+            max: 2,
+            backoff: Duration::from_millis(100),
+        },
+    );
+    let r = router(vec![g]);
+    let out = r
+        .run(
+            r.resolve("m").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.target.model.as_ref(), out.attempts), ("b", 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_errors_are_not_retried() {
+    let a = flaky(5, ErrorKind::InvalidRequest);
+    let g = ModelGroup::new(
+        "m".into(),
+        Strategy::Ordered,
+        vec![slot("a", a.clone())],
+        vec![],
+        RetryConfig {
+            max: 3,
+            backoff: Duration::from_millis(1),
+        },
+    );
+    let r = router(vec![g]);
+    let err = r
+        .run(
+            r.resolve("m").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    assert_eq!(a.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn falls_back_when_every_target_failed_and_reports_all_failures() {
+    let a = flaky(10, ErrorKind::UpstreamTimeout);
+    let g1 = ModelGroup::new(
+        "m".into(),
+        Strategy::Ordered,
+        vec![slot("a", a.clone())],
+        vec!["backup".into()],
+        RetryConfig {
+            max: 1,
+            backoff: Duration::from_millis(1),
+        },
+    );
+    let b = flaky(10, ErrorKind::UpstreamConnect);
+    let g2 = ModelGroup::new(
+        "backup".into(),
+        Strategy::Ordered,
+        vec![slot("b", b.clone())],
+        vec![],
+        RetryConfig {
+            max: 0,
+            backoff: Duration::ZERO,
+        },
+    );
+    let r = router(vec![g1, g2]);
+    let err = r
+        .run(
+            r.resolve("m").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UpstreamConnect);
+    assert!(
+        err.message().starts_with("all 3 attempts failed"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(a.calls.load(Ordering::SeqCst), 2);
+
+    let ok = flaky(0, ErrorKind::UpstreamConnect);
+    let g1 = ModelGroup::new(
+        "m".into(),
+        Strategy::Ordered,
+        vec![slot("a", flaky(10, ErrorKind::UpstreamTimeout))],
+        vec!["backup".into()],
+        RetryConfig {
+            max: 0,
+            backoff: Duration::ZERO,
+        },
+    );
+    let g2 = ModelGroup::new(
+        "backup".into(),
+        Strategy::Ordered,
+        vec![slot("b", ok)],
+        vec![],
+        RetryConfig {
+            max: 0,
+            backoff: Duration::ZERO,
+        },
+    );
+    let r = router(vec![g1, g2]);
+    let out = r
+        .run(
+            r.resolve("m").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.target.model.as_ref(), out.attempts), ("b", 2));
+}
+
+#[test]
+fn backoff_is_jittered_below_the_cap_and_honours_retry_after() {
+    for n in 1..5 {
+        let d = super::backoff(Duration::from_millis(100), n, None);
+        assert!(d <= Duration::from_millis(100) * (1 << n));
+    }
+    assert!(
+        super::backoff(Duration::from_millis(1), 1, Some(Duration::from_secs(2)))
+            >= Duration::from_secs(2)
+    );
+}

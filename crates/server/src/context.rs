@@ -1,0 +1,139 @@
+//! Per-request context: the request id, the deadline, overhead accounting, panic capture and
+//! the access log, applied around every route.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use http::HeaderValue;
+use sluice_providers::CallCx;
+use sluice_types::GatewayError;
+
+use crate::ApiError;
+
+/// Longest accepted `x-request-id`.
+const MAX_REQUEST_ID: usize = 128;
+
+/// What every handler knows about its request.
+#[derive(Clone)]
+pub struct RequestCx {
+    /// The request id (`x-request-id`).
+    pub id: Arc<str>,
+    /// Deadline and upstream time accounting, shared with providers.
+    pub call: CallCx,
+}
+
+/// Reads or makes the request id, applies `x-sluice-timeout`, catches panics, and stamps
+/// `x-request-id` and `x-sluice-overhead-us` on the response.
+pub async fn around(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id: Arc<str> = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map_or_else(new_request_id, Into::into);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let deadline = match req.headers().get("x-sluice-timeout").map(parse_timeout) {
+        None => Ok(None),
+        Some(Ok(d)) => Ok(Some(started + d)),
+        Some(Err(e)) => Err(e),
+    };
+    let call = CallCx::new(id.clone(), deadline.as_ref().ok().copied().flatten());
+    req.extensions_mut().insert(RequestCx {
+        id: id.clone(),
+        call: call.clone(),
+    });
+    let mut resp = match deadline {
+        Err(e) => ApiError(e).into_response(),
+        Ok(_) => match std::panic::AssertUnwindSafe(next.run(req))
+            .catch_unwind()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(_) => {
+                tracing::error!(request_id = %id, "handler panicked");
+                ApiError(GatewayError::internal("the gateway hit an internal error"))
+                    .into_response()
+            }
+        },
+    };
+    let overhead = started.elapsed().saturating_sub(call.upstream_wait());
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-request-id", v);
+    }
+    h.insert(
+        "x-sluice-overhead-us",
+        HeaderValue::from(u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX)),
+    );
+    let status = resp.status().as_u16();
+    let error = resp
+        .extensions()
+        .get::<GatewayError>()
+        .map(|e| e.message().to_owned());
+    tracing::info!(
+        target: "sluice::access",
+        request_id = %id,
+        %method,
+        path,
+        status,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        overhead_us = overhead.as_micros() as u64,
+        error,
+        "request"
+    );
+    resp
+}
+
+fn new_request_id() -> Arc<str> {
+    format!("req_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)).into()
+}
+
+/// Parses `x-sluice-timeout` (`250ms`, `20s`, `2m`).
+fn parse_timeout(v: &HeaderValue) -> Result<Duration, GatewayError> {
+    let bad = || {
+        GatewayError::invalid_request("x-sluice-timeout must look like 250ms, 20s or 2m")
+            .with_param("x-sluice-timeout")
+    };
+    let s = v.to_str().map_err(|_| bad())?.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => num / 1000.0,
+        "s" => num,
+        "m" => num * 60.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse() {
+        let p = |s: &str| {
+            parse_timeout(&HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("x")))
+        };
+        assert_eq!(p("250ms").ok(), Some(Duration::from_millis(250)));
+        assert_eq!(p("20s").ok(), Some(Duration::from_secs(20)));
+        assert_eq!(p("2m").ok(), Some(Duration::from_secs(120)));
+        assert!(p("soon").is_err());
+        assert!(p("0s").is_err());
+        assert!(p("5h").is_err());
+    }
+}

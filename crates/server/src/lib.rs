@@ -1,0 +1,100 @@
+//! Sluice's HTTP face: routes, the request pipeline, and the one mapping from errors to
+//! responses.
+//!
+//! Generic HTTP concerns (request id, overhead accounting, panic capture, access log, auth)
+//! are one middleware each, applied around every route. The LLM pipeline of a chat request is
+//! a straight line in [`chat`]: parse once into `ChatRequest`, resolve the model, run the
+//! router's attempt loop, then answer as JSON or relay the stream chunk by chunk as it
+//! arrives. Everything OpenAI-shaped that is not chat goes through [`passthrough`], which
+//! routes by `model` when the body names one and streams bodies both ways otherwise.
+//! [`Gateway`] holds the state built from a validated config; handlers share it by `Arc`.
+
+mod auth;
+mod body;
+mod chat;
+mod context;
+mod error;
+mod models;
+mod passthrough;
+mod sse;
+
+use std::sync::Arc;
+
+use axum::Router as HttpRouter;
+use axum::routing::{any, get, post};
+use secrecy::SecretString;
+use sluice_config::Config;
+use sluice_router::Router;
+use sluice_types::GatewayError;
+
+pub use context::RequestCx;
+pub use error::ApiError;
+
+/// Everything a request needs, built once from a validated config.
+pub struct Gateway {
+    router: Router,
+    admin_key: Option<SecretString>,
+    max_body: u64,
+}
+
+impl Gateway {
+    /// Builds providers and routes from `config`.
+    pub fn new(config: &Config) -> Result<Self, GatewayError> {
+        Ok(Self {
+            router: Router::new(config)?,
+            admin_key: config.server.admin_key.clone(),
+            max_body: config.server.max_body,
+        })
+    }
+}
+
+/// The HTTP application for `gateway`.
+pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
+    let v1 = HttpRouter::new()
+        .route("/v1/chat/completions", post(chat::handle))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/v1/completions", post(passthrough::handle))
+        .route("/v1/embeddings", post(passthrough::handle))
+        .route("/v1/moderations", post(passthrough::handle))
+        .route("/v1/images/{*rest}", any(passthrough::handle))
+        .route("/v1/audio/{*rest}", any(passthrough::handle))
+        .route("/v1/files", any(passthrough::handle))
+        .route("/v1/files/{*rest}", any(passthrough::handle))
+        .route("/v1/batches", any(passthrough::handle))
+        .route("/v1/batches/{*rest}", any(passthrough::handle))
+        .route("/v1/uploads", any(passthrough::handle))
+        .route("/v1/uploads/{*rest}", any(passthrough::handle))
+        .route_layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            auth::require_key,
+        ));
+    HttpRouter::new()
+        .merge(v1)
+        .route("/health/live", get(health))
+        .route("/health/ready", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(context::around))
+        .with_state(gateway)
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(uri: http::Uri) -> ApiError {
+    ApiError(GatewayError::new(
+        sluice_types::ErrorKind::RouteNotFound,
+        sluice_types::Origin::Client,
+        format!("no route for {}", uri.path()),
+    ))
+}
+
+async fn method_not_allowed(method: http::Method, uri: http::Uri) -> ApiError {
+    ApiError(GatewayError::new(
+        sluice_types::ErrorKind::MethodNotAllowed,
+        sluice_types::Origin::Client,
+        format!("{method} is not allowed on {}", uri.path()),
+    ))
+}

@@ -1,0 +1,325 @@
+//! The one gateway error type and its mapping to an HTTP status and an OpenAI error body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// What went wrong, independent of where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request is malformed or has a field of the wrong type.
+    InvalidRequest,
+    /// No key, or a key that is not valid.
+    Unauthorized,
+    /// The key may not use this model or route.
+    Forbidden,
+    /// The requested model is not configured.
+    ModelNotFound,
+    /// The route does not exist.
+    RouteNotFound,
+    /// The method is not allowed on this route.
+    MethodNotAllowed,
+    /// The body exceeds `server.max_body`.
+    PayloadTooLarge,
+    /// A rate limit or budget refused the request.
+    RateLimited,
+    /// The upstream could not be reached (refused, DNS, TLS).
+    UpstreamConnect,
+    /// The upstream dropped the connection or stream mid-way.
+    UpstreamReset,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+    /// The upstream answered with an error status.
+    UpstreamStatus,
+    /// The upstream answered with something that is not its protocol.
+    UpstreamProtocol,
+    /// The provider cannot serve this kind of request.
+    Unsupported,
+    /// A bug or an unexpected state inside the gateway.
+    Internal,
+}
+
+/// Who caused the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The client's request.
+    Client,
+    /// The gateway itself (config, limits, bugs).
+    Gateway,
+    /// The upstream provider.
+    Upstream,
+}
+
+/// The error of the request path. Cheap to clone.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.0.message)]
+pub struct GatewayError(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    kind: ErrorKind,
+    origin: Origin,
+    message: String,
+    param: Option<String>,
+    code: Option<String>,
+    status: Option<u16>,
+    upstream_type: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl GatewayError {
+    /// A new error of `kind` caused by `origin`.
+    pub fn new(kind: ErrorKind, origin: Origin, message: impl Into<String>) -> Self {
+        Self(Arc::new(Inner {
+            kind,
+            origin,
+            message: message.into(),
+            param: None,
+            code: None,
+            status: None,
+            upstream_type: None,
+            retry_after: None,
+        }))
+    }
+
+    /// A 400 caused by the client's request.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidRequest, Origin::Client, message)
+    }
+
+    /// A gateway bug or unexpected state.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, Origin::Gateway, message)
+    }
+
+    /// An upstream error status, keeping the upstream's status, message, type and code.
+    pub fn upstream_status(
+        status: u16,
+        message: impl Into<String>,
+        upstream_type: Option<String>,
+        code: Option<String>,
+    ) -> Self {
+        let mut e = Self::new(ErrorKind::UpstreamStatus, Origin::Upstream, message);
+        if let Some(inner) = Arc::get_mut(&mut e.0) {
+            inner.status = Some(status);
+            inner.upstream_type = upstream_type;
+            inner.code = code;
+        }
+        e
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => f(inner),
+            None => {
+                let mut inner = Inner {
+                    kind: self.0.kind,
+                    origin: self.0.origin,
+                    message: self.0.message.clone(),
+                    param: self.0.param.clone(),
+                    code: self.0.code.clone(),
+                    status: self.0.status,
+                    upstream_type: self.0.upstream_type.clone(),
+                    retry_after: self.0.retry_after,
+                };
+                f(&mut inner);
+                self.0 = Arc::new(inner);
+            }
+        }
+        self
+    }
+
+    /// Replaces the message, keeping everything else.
+    pub fn with_message(self, message: impl Into<String>) -> Self {
+        let message = message.into();
+        self.with(|i| i.message = message)
+    }
+
+    /// Names the request field the error is about.
+    pub fn with_param(self, param: impl Into<String>) -> Self {
+        let param = param.into();
+        self.with(|i| i.param = Some(param))
+    }
+
+    /// Sets the machine-readable `code`.
+    pub fn with_code(self, code: impl Into<String>) -> Self {
+        let code = code.into();
+        self.with(|i| i.code = Some(code))
+    }
+
+    /// Sets how long the client should wait before retrying.
+    pub fn with_retry_after(self, after: Duration) -> Self {
+        self.with(|i| i.retry_after = Some(after))
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// Who caused it.
+    pub fn origin(&self) -> Origin {
+        self.0.origin
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The request field the error is about, if any.
+    pub fn param(&self) -> Option<&str> {
+        self.0.param.as_deref()
+    }
+
+    /// How long the client should wait, when known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
+    /// The upstream's status code, for upstream status errors.
+    pub fn upstream_status_code(&self) -> Option<u16> {
+        self.0.status
+    }
+
+    /// Whether another attempt (same or next target) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self.0.kind {
+            ErrorKind::UpstreamConnect
+            | ErrorKind::UpstreamReset
+            | ErrorKind::UpstreamTimeout
+            | ErrorKind::UpstreamProtocol => true,
+            ErrorKind::UpstreamStatus => {
+                matches!(self.0.status, Some(408 | 409 | 429) | Some(500..=599))
+            }
+            ErrorKind::InvalidRequest
+            | ErrorKind::Unauthorized
+            | ErrorKind::Forbidden
+            | ErrorKind::ModelNotFound
+            | ErrorKind::RouteNotFound
+            | ErrorKind::MethodNotAllowed
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::RateLimited
+            | ErrorKind::Unsupported
+            | ErrorKind::Internal => false,
+        }
+    }
+
+    /// The HTTP status a client sees.
+    pub fn status(&self) -> u16 {
+        match self.0.kind {
+            ErrorKind::InvalidRequest => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::UpstreamConnect | ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol => {
+                502
+            }
+            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::UpstreamStatus => self
+                .0
+                .status
+                .filter(|s| (400..=599).contains(s))
+                .unwrap_or(502),
+            ErrorKind::Unsupported => 501,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The OpenAI error `type` for this error.
+    pub fn error_type(&self) -> &str {
+        if let Some(t) = &self.0.upstream_type {
+            return t;
+        }
+        match self.0.kind {
+            ErrorKind::InvalidRequest
+            | ErrorKind::ModelNotFound
+            | ErrorKind::RouteNotFound
+            | ErrorKind::MethodNotAllowed
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::Unsupported => "invalid_request_error",
+            ErrorKind::Unauthorized => "authentication_error",
+            ErrorKind::Forbidden => "permission_error",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::UpstreamConnect
+            | ErrorKind::UpstreamReset
+            | ErrorKind::UpstreamTimeout
+            | ErrorKind::UpstreamStatus
+            | ErrorKind::UpstreamProtocol => "upstream_error",
+            ErrorKind::Internal => "server_error",
+        }
+    }
+
+    /// The machine-readable `code`.
+    pub fn code(&self) -> Option<&str> {
+        if let Some(c) = &self.0.code {
+            return Some(c);
+        }
+        Some(match self.0.kind {
+            ErrorKind::InvalidRequest => return None,
+            ErrorKind::Unauthorized => "invalid_api_key",
+            ErrorKind::Forbidden => "model_not_allowed",
+            ErrorKind::ModelNotFound => "model_not_found",
+            ErrorKind::RouteNotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::PayloadTooLarge => "request_too_large",
+            ErrorKind::RateLimited => "rate_limit_exceeded",
+            ErrorKind::UpstreamConnect => "upstream_connect_error",
+            ErrorKind::UpstreamReset => "upstream_reset",
+            ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::UpstreamStatus => return None,
+            ErrorKind::UpstreamProtocol => "upstream_bad_response",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Internal => "internal_error",
+        })
+    }
+
+    /// The OpenAI-shaped body: `{"error":{"message","type","param","code"}}`.
+    pub fn to_openai_body(&self) -> Value {
+        json!({
+            "error": {
+                "message": self.message(),
+                "type": self.error_type(),
+                "param": self.param(),
+                "code": self.code(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_status_keeps_status_and_message() {
+        let e = GatewayError::upstream_status(
+            400,
+            "bad thing",
+            Some("invalid_request_error".into()),
+            Some("x".into()),
+        );
+        assert_eq!(e.status(), 400);
+        assert!(!e.is_retryable());
+        let body = e.to_openai_body();
+        assert_eq!(body["error"]["message"], "bad thing");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["code"], "x");
+        let e = GatewayError::upstream_status(503, "down", None, None);
+        assert!(e.is_retryable());
+        assert_eq!(e.status(), 503);
+    }
+
+    #[test]
+    fn builders_work_on_shared_errors() {
+        let e = GatewayError::invalid_request("x");
+        let shared = e.clone();
+        let e = e.with_param("messages[0].content");
+        assert_eq!(e.param(), Some("messages[0].content"));
+        assert_eq!(shared.param(), None);
+    }
+}
