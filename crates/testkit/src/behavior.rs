@@ -32,7 +32,8 @@ pub enum Behavior {
     },
     /// Sleep this long, then answer normally.
     Delay(Duration),
-    /// Read the request, then close the TCP connection without any response.
+    /// Read the request, then close the TCP connection without any response
+    /// (over HTTP/2, the stream is reset instead).
     Reset,
     /// Send this many stream chunks, then send nothing more while keeping the
     /// connection open. The only way the response ends is the peer hanging up.

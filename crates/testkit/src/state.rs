@@ -112,10 +112,9 @@ impl State {
             // Number and store under one lock so numbers follow arrival order.
             let mut log = lock(&self.recorded);
             log.push(rec);
-            self.count.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            self.count.fetch_add(1, Ordering::Relaxed) + 1
+            return self.count.fetch_add(1, Ordering::Relaxed) + 1;
         }
+        self.count.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     pub(crate) fn received(&self) -> Vec<Recorded> {

@@ -10,7 +10,7 @@ use sluice_testkit::{MockOptions, MockUpstream};
 
 /// A fast, deterministic mock of the OpenAI API.
 #[derive(Parser, Debug)]
-#[command(name = "sluice-mock", version, about)]
+#[command(name = "sluice-mock", version)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
