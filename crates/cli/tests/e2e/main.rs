@@ -3,3 +3,9 @@
 mod harness;
 
 mod basics;
+mod errors;
+mod ops;
+mod passthrough;
+mod providers;
+mod python_sdk;
+mod streaming;
