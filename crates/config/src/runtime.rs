@@ -217,6 +217,26 @@ impl Config {
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
         self.models.iter().find(|model| model.name == name)
     }
+
+    /// Settings that are valid but have no effect in this build yet (the features that use
+    /// them have not landed), one warning each, so nobody relies on them unknowingly.
+    pub fn inactive_settings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.store != DEFAULT_STORE {
+            out.push("store: nothing is persisted by this build yet; the setting has no effect".to_owned());
+        }
+        if self.redis.is_some() {
+            out.push("redis: this build keeps all state in memory; the setting has no effect".to_owned());
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            if m.cache.is_some() {
+                out.push(format!(
+                    "models[{i}].cache: response caching is not available in this build yet; the setting has no effect"
+                ));
+            }
+        }
+        out
+    }
 }
 
 impl Default for ServerConfig {

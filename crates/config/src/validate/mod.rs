@@ -211,5 +211,6 @@ mod tests {
         .unwrap();
         assert_eq!(config.store, "postgres://u@h/db");
         assert_eq!(config.redis.as_deref(), Some("rediss://h:6379"));
+        assert_eq!(config.inactive_settings().len(), 2);
     }
 }
