@@ -298,7 +298,9 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
     w(f"Streaming time to first body byte ({n_tt} sequential requests, one keep-alive connection)\n")
     w(f"  direct  p50 {_fmt_us(tt_d['ttfb_us']['p50']):>9}   p99 {_fmt_us(tt_d['ttfb_us']['p99']):>9}\n")
     w(f"  sluice  p50 {_fmt_us(tt_s['ttfb_us']['p50']):>9}   p99 {_fmt_us(tt_s['ttfb_us']['p99']):>9}\n")
-    w(f"  added   p50 {_fmt_us(ttfb_add_p50):>9}   p99 {_fmt_us(ttfb_add_p99):>9}\n\n")
+    w(f"  added   p50 {_fmt_us(ttfb_add_p50):>9}   p99 {_fmt_us(ttfb_add_p99):>9}\n")
+    w(f"  (response head alone: direct p50 {_fmt_us(tt_d['headers_us']['p50'])}, "
+      f"sluice p50 {_fmt_us(tt_s['headers_us']['p50'])})\n\n")
 
     o = ovh["overhead_us"]
     w(f"Server-side x-sluice-overhead-us ({o['n']} sequential non-streaming requests)\n")

@@ -132,9 +132,19 @@ impl<C: Codec> HttpProvider<C> {
         if resp.status().is_success() {
             return Ok(resp);
         }
-        let status = resp.status();
-        let body = read_body(&self.name, resp.into_body(), deadline, cx).await?;
-        Err(self.codec.decode_error(status, &body))
+        let (parts, body) = resp.into_parts();
+        let body = read_body(&self.name, body, deadline, cx).await?;
+        Err(self.upstream_error(&parts, &body))
+    }
+
+    /// The error for an upstream error response, keeping its `Retry-After` so the client (and
+    /// the router's backoff) wait as long as the upstream asked.
+    fn upstream_error(&self, parts: &http::response::Parts, body: &[u8]) -> GatewayError {
+        let e = self.codec.decode_error(parts.status, body);
+        match retry_after(&parts.headers) {
+            Some(after) => e.with_retry_after(after),
+            None => e,
+        }
     }
 }
 
@@ -216,7 +226,7 @@ impl<C: Codec> Provider for HttpProvider<C> {
             let (parts, body) = resp.into_parts();
             if !parts.status.is_success() {
                 let body = read_body(&self.name, body, deadline, cx).await?;
-                return Err(self.codec.decode_error(parts.status, &body));
+                return Err(self.upstream_error(&parts, &body));
             }
             let body = DeadlineBody::new(body, deadline).boxed_unsync();
             Ok(Response::from_parts(parts, body))
@@ -244,6 +254,23 @@ async fn read_body(
         )),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
+}
+
+/// `retry-after-ms` or `retry-after` in seconds (HTTP dates are ignored).
+fn retry_after(h: &http::HeaderMap) -> Option<std::time::Duration> {
+    let number = |name: &str| {
+        h.get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    if let Some(ms) = number("retry-after-ms") {
+        return std::time::Duration::try_from_secs_f64(ms / 1000.0).ok();
+    }
+    std::time::Duration::try_from_secs_f64(number("retry-after")?).ok()
 }
 
 fn timeout(name: &str, waiting_for: &str) -> GatewayError {
@@ -368,5 +395,28 @@ impl<C: Codec> StreamDriver<C> {
         self.finished = true;
         self.pending.clear();
         Some(Err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::retry_after;
+
+    #[test]
+    fn retry_after_reads_seconds_and_milliseconds() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", http::HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert("retry-after-ms", http::HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        h.remove("retry-after-ms");
+        h.insert(
+            "retry-after",
+            http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), None);
     }
 }

@@ -90,6 +90,12 @@ impl Paced {
                 return Poll::Pending;
             }
             End::Reset(after) if self.sent >= after || self.frames.is_empty() => {
+                if self.sent > 0 && !self.yielded {
+                    // Let the connection flush the last event before the reset.
+                    self.yielded = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 self.finished = true;
                 return Poll::Ready(Some(Err(io::Error::new(
                     io::ErrorKind::ConnectionReset,

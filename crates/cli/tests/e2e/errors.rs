@@ -2,6 +2,9 @@
 //! `{"error":{"message","type","param","code"}}` with a status it can act on, and a gateway
 //! process that never panics.
 
+// Every function in this test binary is test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -505,7 +508,7 @@ async fn stream_reset_midway_ends_with_an_error_event() {
     mock.push(Behavior::ResetMidStream { after_chunks: 2 });
     let r = post_json(&gw.url(CHAT), &hi_stream()).await;
     let (chunks, e) = failed_stream(&r);
-    assert_eq!(chunks.len(), 2, "the chunks sent before the reset arrive");
+    assert_eq!(chunks.len(), 2, "the chunks sent before the reset arrive: {chunks:?}");
     for c in &chunks {
         assert_eq!(c["object"], "chat.completion.chunk", "{c}");
     }

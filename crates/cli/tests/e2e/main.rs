@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `sluice` binary against mock upstreams over real sockets.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 
 mod basics;

@@ -4,10 +4,14 @@ use bytes::Bytes;
 use sluice_types::{ChatResponse, ErrorKind, GatewayError, Origin};
 
 use super::OpenAiCodec;
+use super::nulls::keep_response_nulls;
 
 impl OpenAiCodec {
     pub(super) fn decode_chat(&self, body: &Bytes) -> Result<ChatResponse, GatewayError> {
-        serde_json::from_slice(body).map_err(|e| not_our_protocol("chat completion", body, &e))
+        let mut resp = serde_json::from_slice(body)
+            .map_err(|e| not_our_protocol("chat completion", body, &e))?;
+        keep_response_nulls(&mut resp, body);
+        Ok(resp)
     }
 }
 

@@ -5,6 +5,7 @@ use sluice_types::{ChatChunk, GatewayError};
 
 use super::OpenAiCodec;
 use super::error::ErrorEnvelope;
+use super::nulls::keep_chunk_nulls;
 use super::response::not_our_protocol;
 use crate::SseEvent;
 
@@ -19,7 +20,10 @@ impl OpenAiCodec {
             return Ok(Vec::new());
         }
         match serde_json::from_str::<ChatChunk>(data) {
-            Ok(chunk) => Ok(vec![chunk]),
+            Ok(mut chunk) => {
+                keep_chunk_nulls(&mut chunk, data.as_bytes());
+                Ok(vec![chunk])
+            }
             Err(e) => {
                 match ErrorEnvelope::deserialize(&mut serde_json::Deserializer::from_str(data)) {
                     Ok(env) => Err(env.into_error(500)),
