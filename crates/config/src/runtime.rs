@@ -223,10 +223,15 @@ impl Config {
     pub fn inactive_settings(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.store != DEFAULT_STORE {
-            out.push("store: nothing is persisted by this build yet; the setting has no effect".to_owned());
+            out.push(
+                "store: nothing is persisted by this build yet; the setting has no effect"
+                    .to_owned(),
+            );
         }
         if self.redis.is_some() {
-            out.push("redis: this build keeps all state in memory; the setting has no effect".to_owned());
+            out.push(
+                "redis: this build keeps all state in memory; the setting has no effect".to_owned(),
+            );
         }
         for (i, m) in self.models.iter().enumerate() {
             if m.cache.is_some() {

@@ -38,8 +38,13 @@ pub async fn around(mut req: Request, next: Next) -> Response {
             !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
         })
         .map_or_else(new_request_id, Into::into);
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let mut log = AccessLog {
+        id: id.clone(),
+        method: req.method().clone(),
+        path: req.uri().path().to_owned(),
+        started,
+        logged: false,
+    };
     let deadline = match req.headers().get("x-sluice-timeout").map(parse_timeout) {
         None => Ok(None),
         Some(Ok(d)) => Ok(Some(started + d)),
@@ -73,23 +78,51 @@ pub async fn around(mut req: Request, next: Next) -> Response {
         "x-sluice-overhead-us",
         HeaderValue::from(u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX)),
     );
-    let status = resp.status().as_u16();
     let error = resp
         .extensions()
         .get::<GatewayError>()
         .map(|e| e.message().to_owned());
-    tracing::info!(
-        target: "sluice::access",
-        request_id = %id,
-        %method,
-        path,
-        status,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        overhead_us = overhead.as_micros() as u64,
-        error,
-        "request"
-    );
+    log.write(resp.status().as_u16(), overhead, error.as_deref());
     resp
+}
+
+/// The access log line of one request. A request whose client hung up before the response
+/// head was ready is still logged, as status 499, when its future is dropped.
+struct AccessLog {
+    id: Arc<str>,
+    method: http::Method,
+    path: String,
+    started: Instant,
+    logged: bool,
+}
+
+impl AccessLog {
+    fn write(&mut self, status: u16, overhead: Duration, error: Option<&str>) {
+        self.logged = true;
+        tracing::info!(
+            target: "sluice::access",
+            request_id = %self.id,
+            method = %self.method,
+            path = self.path,
+            status,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            overhead_us = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX),
+            error,
+            "request"
+        );
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        if !self.logged {
+            self.write(
+                499,
+                Duration::ZERO,
+                Some("the client closed the connection before the response"),
+            );
+        }
+    }
 }
 
 fn new_request_id() -> Arc<str> {
@@ -99,7 +132,8 @@ fn new_request_id() -> Arc<str> {
 /// Parses `x-sluice-timeout` (`250ms`, `20s`, `2m`) with the config's duration syntax.
 fn parse_timeout(v: &HeaderValue) -> Result<Duration, GatewayError> {
     let bad = |why: String| {
-        GatewayError::invalid_request(format!("invalid x-sluice-timeout: {why}")).with_param("x-sluice-timeout")
+        GatewayError::invalid_request(format!("invalid x-sluice-timeout: {why}"))
+            .with_param("x-sluice-timeout")
     };
     let text = v.to_str().map_err(|_| bad("not text".into()))?;
     let d = sluice_config::units::parse_duration(text.trim()).map_err(|e| bad(e.to_string()))?;

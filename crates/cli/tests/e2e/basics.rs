@@ -136,3 +136,43 @@ async fn health_and_model_list() {
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["id"], "fast");
 }
+
+/// A client that gives up before the answer still leaves an access-log record (status 499).
+#[tokio::test]
+async fn a_client_that_hangs_up_is_still_logged() {
+    let mock = MockUpstream::start().await;
+    mock.push(sluice_testkit::Behavior::Delay(
+        std::time::Duration::from_secs(5),
+    ));
+    let gw = Sluice::start(&mock_config(&mock.base_url()));
+    let url = gw.url("/v1/chat/completions");
+    let send = crate::harness::send(
+        http::Method::POST,
+        &url,
+        &[
+            ("content-type", "application/json"),
+            ("x-request-id", "gave-up-1"),
+        ],
+        json!({"model":"fast","messages":[{"role":"user","content":"hi"}]}).to_string(),
+    );
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), send)
+            .await
+            .is_err()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let logs = gw.logs();
+        if logs
+            .lines()
+            .any(|l| l.contains("gave-up-1") && l.contains("status=499"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no 499 record:\n{logs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

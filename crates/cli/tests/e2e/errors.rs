@@ -508,7 +508,11 @@ async fn stream_reset_midway_ends_with_an_error_event() {
     mock.push(Behavior::ResetMidStream { after_chunks: 2 });
     let r = post_json(&gw.url(CHAT), &hi_stream()).await;
     let (chunks, e) = failed_stream(&r);
-    assert_eq!(chunks.len(), 2, "the chunks sent before the reset arrive: {chunks:?}");
+    assert_eq!(
+        chunks.len(),
+        2,
+        "the chunks sent before the reset arrive: {chunks:?}"
+    );
     for c in &chunks {
         assert_eq!(c["object"], "chat.completion.chunk", "{c}");
     }

@@ -50,7 +50,6 @@ pub struct Sluice {
 pub struct Start {
     config: Option<String>,
     env: Vec<(String, String)>,
-    args: Vec<String>,
 }
 
 impl Start {
@@ -63,12 +62,6 @@ impl Start {
     /// Sets an environment variable for the process.
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
-        self
-    }
-
-    /// Adds command-line arguments after `serve`.
-    pub fn arg(mut self, a: &str) -> Self {
-        self.args.push(a.into());
         self
     }
 
@@ -91,7 +84,6 @@ impl Start {
             cmd.arg("--config").arg(&path);
         }
         cmd.arg("--listen").arg("127.0.0.1:0");
-        cmd.args(&self.args);
         for k in PROVIDER_ENV {
             cmd.env_remove(k);
         }

@@ -11,9 +11,15 @@ use crate::harness::Sluice;
 /// `None` means it is not installed here; under `CI=true` that is a failure.
 fn python_with_openai() -> Option<PathBuf> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let candidates = [std::env::var_os("SLUICE_PYTHON").map(PathBuf::from), Some(repo.join(".venv/bin/python"))];
+    let candidates = [
+        std::env::var_os("SLUICE_PYTHON").map(PathBuf::from),
+        Some(repo.join(".venv/bin/python")),
+    ];
     let found = candidates.into_iter().flatten().find(|py| {
-        Command::new(py).args(["-c", "import openai"]).output().is_ok_and(|o| o.status.success())
+        Command::new(py)
+            .args(["-c", "import openai"])
+            .output()
+            .is_ok_and(|o| o.status.success())
     });
     if found.is_none() {
         let why = "no Python with the `openai` package (set SLUICE_PYTHON or run .ci/run to create .venv)";
@@ -25,7 +31,9 @@ fn python_with_openai() -> Option<PathBuf> {
 
 #[tokio::test]
 async fn openai_sdk_works_unchanged() {
-    let Some(python) = python_with_openai() else { return };
+    let Some(python) = python_with_openai() else {
+        return;
+    };
     let mock = MockUpstream::start().await;
     let gw = Sluice::start(&format!(
         r#"
@@ -41,7 +49,11 @@ models:
     ));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/openai_sdk.py");
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(python).arg(script).env("SLUICE_BASE_URL", format!("http://{}/v1", gw.addr)).output().map(|o| (o, gw))
+        Command::new(python)
+            .arg(script)
+            .env("SLUICE_BASE_URL", format!("http://{}/v1", gw.addr))
+            .output()
+            .map(|o| (o, gw))
     })
     .await
     .expect("join")
