@@ -154,8 +154,21 @@ fn run_case(dir: &Path) -> Result<Kind, String> {
             let resp = codec
                 .decode(StatusCode::OK, body, &DecodeCx { headers: &headers })
                 .map_err(|e| format!("decode failed: {e}"))?;
-            let got = serde_json::to_value(&resp).map_err(|e| e.to_string())?;
-            same_json("client response", &got, &read_json(dir, "expected.json")?)?;
+            let expected = read_json(dir, "expected.json")?;
+            let client = resp.openai_json().map_err(|e| e.to_string())?;
+            let got: Value = serde_json::from_slice(&client).map_err(|e| e.to_string())?;
+            same_json("client response", &got, &expected)?;
+            // The typed view the gateway works with (usage, finish reasons) matches too.
+            let typed = serde_json::to_value(&resp).map_err(|e| e.to_string())?;
+            for field in ["usage", "model", "id"] {
+                same_json(&format!("typed {field}"), &typed[field], &expected[field])?;
+            }
+            let reason = &expected["choices"][0]["finish_reason"];
+            same_json(
+                "typed finish_reason",
+                &typed["choices"][0]["finish_reason"],
+                reason,
+            )?;
         }
         Kind::Sse => {
             let mut state = <OpenAiCodec as Codec>::StreamState::default();
@@ -165,7 +178,8 @@ fn run_case(dir: &Path) -> Result<Kind, String> {
                     .decode_event(&mut state, ev)
                     .map_err(|e| format!("decode_event failed: {e}"))?;
                 for chunk in chunks {
-                    got.push(serde_json::to_string(&chunk).map_err(|e| e.to_string())?);
+                    let json = chunk.openai_json().map_err(|e| e.to_string())?;
+                    got.push(String::from_utf8_lossy(&json).into_owned());
                 }
             }
             // The gateway ends every relayed stream with `[DONE]`.

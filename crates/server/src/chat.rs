@@ -6,7 +6,6 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, header};
 use sluice_providers::{CallCx, ChunkStream, Provider, Target};
@@ -80,14 +79,16 @@ pub async fn handle(
         Ok(resp)
     } else {
         let out = gw.router.run(group, &Complete(&req), &cx.call).await?;
-        let json = serde_json::to_vec(&out.value)
+        let json = out
+            .value
+            .openai_json()
             .map_err(|e| GatewayError::internal(format!("could not encode the response: {e}")))?;
         let mut resp = (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            Body::from(Bytes::from(json)),
+            Body::from(json),
         )
             .into_response();
         stamp(resp.headers_mut(), &out.target, out.attempts);

@@ -30,10 +30,13 @@ pub fn body(chunks: ChunkStream) -> Body {
 }
 
 fn event(chunk: &ChatChunk) -> Bytes {
-    let mut buf = BytesMut::with_capacity(256).writer();
-    buf.get_mut().put_slice(b"data: ");
-    // Serializing plain data into memory cannot fail.
-    let _ = serde_json::to_writer(&mut buf, chunk);
-    buf.get_mut().put_slice(b"\n\n");
-    buf.into_inner().freeze()
+    // Serializing plain data into memory cannot fail; an empty object is the fallback.
+    let json = chunk
+        .openai_json()
+        .unwrap_or_else(|_| Bytes::from_static(b"{}"));
+    let mut buf = BytesMut::with_capacity(json.len() + 8);
+    buf.put_slice(b"data: ");
+    buf.put_slice(&json);
+    buf.put_slice(b"\n\n");
+    buf.freeze()
 }

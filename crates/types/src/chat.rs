@@ -1,5 +1,6 @@
 //! Chat request, response and stream chunk types (OpenAI chat shape, lossless).
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -71,6 +72,32 @@ impl ChatRequest {
             .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false)
+    }
+}
+
+impl ChatResponse {
+    /// This response as OpenAI chat JSON: the upstream's bytes when they are OpenAI JSON and
+    /// unchanged, else the serialized fields.
+    pub fn openai_json(&self) -> Result<Bytes, serde_json::Error> {
+        raw_or_serialized(self.raw.as_ref(), self)
+    }
+}
+
+impl ChatChunk {
+    /// This chunk as OpenAI chunk JSON: the upstream's bytes when they are OpenAI JSON and
+    /// unchanged, else the serialized fields.
+    pub fn openai_json(&self) -> Result<Bytes, serde_json::Error> {
+        raw_or_serialized(self.raw.as_ref(), self)
+    }
+}
+
+fn raw_or_serialized<T: Serialize>(
+    raw: Option<&Bytes>,
+    value: &T,
+) -> Result<Bytes, serde_json::Error> {
+    match raw {
+        Some(raw) => Ok(raw.clone()),
+        None => serde_json::to_vec(value).map(Bytes::from),
     }
 }
 
@@ -212,6 +239,12 @@ pub struct ChatResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// Other fields (`system_fingerprint`, `service_tier`, …).
+    /// The upstream's own OpenAI-format JSON for this value, relayed byte for byte to OpenAI
+    /// clients by [`Self::openai_json`] so that nothing the upstream sent is lost (explicit
+    /// `null`s included). Codecs set it only when they decoded OpenAI JSON; anything that
+    /// modifies the value must set it to `None`.
+    #[serde(skip)]
+    pub raw: Option<Bytes>,
     #[serde(flatten)]
     pub extra: JsonMap,
 }
@@ -269,6 +302,12 @@ pub struct ChatChunk {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// Other fields.
+    /// The upstream's own OpenAI-format JSON for this value, relayed byte for byte to OpenAI
+    /// clients by [`Self::openai_json`] so that nothing the upstream sent is lost (explicit
+    /// `null`s included). Codecs set it only when they decoded OpenAI JSON; anything that
+    /// modifies the value must set it to `None`.
+    #[serde(skip)]
+    pub raw: Option<Bytes>,
     #[serde(flatten)]
     pub extra: JsonMap,
 }

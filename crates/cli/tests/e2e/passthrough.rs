@@ -315,6 +315,11 @@ async fn the_upstream_sees_the_provider_key_never_the_clients() {
         assert_eq!(seen.header("api-key"), None);
     };
 
+    let chat =
+        json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    assert_ok(&post_json_with(&gw.url("/v1/chat/completions"), &client_creds, &chat).await);
+    assert_creds(&a, Some("Bearer sk-provider-a"));
+
     let routed = json!({"model": "embed-small", "input": "hi"});
     assert_ok(&post_json_with(&gw.url("/v1/embeddings"), &client_creds, &routed).await);
     assert_creds(&a, Some("Bearer sk-provider-a"));

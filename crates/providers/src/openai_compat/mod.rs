@@ -3,7 +3,6 @@
 //! (base URLs, key variables) are data in `sluice-config`'s preset table.
 
 mod error;
-mod nulls;
 mod request;
 mod response;
 mod stream;

@@ -4,13 +4,12 @@ use bytes::Bytes;
 use sluice_types::{ChatResponse, ErrorKind, GatewayError, Origin};
 
 use super::OpenAiCodec;
-use super::nulls::keep_response_nulls;
 
 impl OpenAiCodec {
     pub(super) fn decode_chat(&self, body: &Bytes) -> Result<ChatResponse, GatewayError> {
-        let mut resp = serde_json::from_slice(body)
+        let mut resp: ChatResponse = serde_json::from_slice(body)
             .map_err(|e| not_our_protocol("chat completion", body, &e))?;
-        keep_response_nulls(&mut resp, body);
+        resp.raw = Some(body.clone());
         Ok(resp)
     }
 }

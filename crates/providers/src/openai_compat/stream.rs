@@ -1,11 +1,11 @@
 //! Decoding OpenAI chat stream events (`data: {chunk}` … `data: [DONE]`).
 
+use bytes::Bytes;
 use serde::Deserialize;
 use sluice_types::{ChatChunk, GatewayError};
 
 use super::OpenAiCodec;
 use super::error::ErrorEnvelope;
-use super::nulls::keep_chunk_nulls;
 use super::response::not_our_protocol;
 use crate::SseEvent;
 
@@ -21,7 +21,7 @@ impl OpenAiCodec {
         }
         match serde_json::from_str::<ChatChunk>(data) {
             Ok(mut chunk) => {
-                keep_chunk_nulls(&mut chunk, data.as_bytes());
+                chunk.raw = Some(Bytes::copy_from_slice(data.as_bytes()));
                 Ok(vec![chunk])
             }
             Err(e) => {
