@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use sluice_config::Config;
 use sluice_server::Gateway;
 use tokio::net::TcpListener;
@@ -78,6 +79,13 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%addr, ?providers, ?models, "sluice listening on http://{addr}");
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // Every response part (each stream event in particular) goes out at once, not after
+    // Nagle's algorithm waits for an ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: no new connections; draining in-flight requests");
