@@ -132,20 +132,27 @@ fn run_case(dir: &Path) -> Result<Kind, String> {
     let kind = kind_of(dir)?;
     let codec = codec();
 
-    let input: ChatRequest = serde_json::from_str(&read(dir, "input.json")?)
+    let text = read(dir, "input.json")?;
+    let mut input: ChatRequest = serde_json::from_str(&text)
         .map_err(|e| format!("input.json is not a chat request: {e}"))?;
-    let up = codec
-        .encode(&input, &target())
-        .map_err(|e| format!("encode failed: {e}"))?;
-    if !up.url.ends_with("/chat/completions") {
-        return Err(format!("encode went to {}", up.url));
+    let expected_request = read_json(dir, "upstream_request.json")?;
+    // Both encodings must send the same request: the typed fields, and the client's own
+    // bytes with the model replaced (what the server forwards when nothing changed).
+    for (what, raw) in [("typed", None), ("raw", Some(Bytes::from(text.clone())))] {
+        input.raw = raw;
+        let up = codec
+            .encode(&input, &target())
+            .map_err(|e| format!("{what} encode failed: {e}"))?;
+        if !up.url.ends_with("/chat/completions") {
+            return Err(format!("{what} encode went to {}", up.url));
+        }
+        let sent: Value = serde_json::from_slice(&up.body).map_err(|e| e.to_string())?;
+        same_json(
+            &format!("{what} upstream request"),
+            &sent,
+            &expected_request,
+        )?;
     }
-    let sent: Value = serde_json::from_slice(&up.body).map_err(|e| e.to_string())?;
-    same_json(
-        "upstream request",
-        &sent,
-        &read_json(dir, "upstream_request.json")?,
-    )?;
 
     match kind {
         Kind::Json => {

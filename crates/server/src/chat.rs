@@ -53,8 +53,8 @@ pub async fn handle(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_limited(&headers, body, gw.max_body).await?;
-    let req: ChatRequest = parse_json(&bytes)?;
-    drop(bytes);
+    let mut req: ChatRequest = parse_json(&bytes)?;
+    req.raw = Some(bytes);
     if req.model.is_empty() {
         return Err(GatewayError::invalid_request("`model` must not be empty")
             .with_param("model")

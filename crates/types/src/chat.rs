@@ -58,6 +58,12 @@ pub struct ChatRequest {
     /// Every other field, forwarded untouched to OpenAI-family upstreams.
     #[serde(flatten)]
     pub extra: JsonMap,
+    /// The client's own OpenAI chat JSON for this request, while the request is unchanged:
+    /// OpenAI-family codecs forward it with only `model` replaced, so every byte the client
+    /// sent (explicit `null`s included) reaches the upstream. Anything that modifies the
+    /// request must set it to `None`.
+    #[serde(skip)]
+    pub raw: Option<Bytes>,
 }
 
 impl ChatRequest {

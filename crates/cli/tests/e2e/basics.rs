@@ -67,7 +67,7 @@ async fn alias_is_forwarded_losslessly_both_ways() {
         "model": "fast",
         "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hello"}], "x_custom_msg": {"a": 1}}],
         "temperature": 0.25, "logit_bias": {"123": -5}, "metadata": {"k": "v"}, "some_future_field": [1, 2, {"x": null}],
-        "reasoning_effort": "low", "seed": 7
+        "reasoning_effort": "low", "seed": 7, "stop": null, "tool_choice": null
     });
     let r = post_json(&gw.url("/v1/chat/completions"), &body).await;
     assert_eq!(r.status, 200, "{}", r.text());

@@ -5,6 +5,7 @@
 mod error;
 mod request;
 mod response;
+mod splice;
 mod stream;
 
 use bytes::Bytes;

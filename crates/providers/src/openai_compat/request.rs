@@ -1,5 +1,6 @@
 //! Encoding a chat request in the OpenAI wire format: every field the client sent, with the
-//! target's model name.
+//! target's model name. A request that arrived as OpenAI JSON and is unchanged is forwarded
+//! as those bytes with only `model` replaced; otherwise the typed fields are serialized.
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -7,6 +8,7 @@ use serde_json::Value;
 use sluice_types::{ChatRequest, GatewayError, JsonMap, Message, StreamOptions, Tool};
 
 use super::OpenAiCodec;
+use super::splice::with_string_field;
 use crate::{Target, UpstreamRequest};
 
 /// A borrowed view of a [`ChatRequest`] with the model replaced, so nothing is cloned.
@@ -52,6 +54,18 @@ impl OpenAiCodec {
         req: &ChatRequest,
         target: &Target,
     ) -> Result<UpstreamRequest, GatewayError> {
+        let url = self.url("/chat/completions", None, Some(&target.model))?;
+        let spliced = req
+            .raw
+            .as_deref()
+            .and_then(|raw| with_string_field(raw, "model", &target.model));
+        if let Some(body) = spliced {
+            return Ok(UpstreamRequest {
+                url,
+                headers: Vec::new(),
+                body: Bytes::from(body),
+            });
+        }
         let body = Body {
             model: &target.model,
             messages: &req.messages,
@@ -74,7 +88,7 @@ impl OpenAiCodec {
         let body = serde_json::to_vec(&body)
             .map_err(|e| GatewayError::internal(format!("could not encode the request: {e}")))?;
         Ok(UpstreamRequest {
-            url: self.url("/chat/completions", None, Some(&target.model))?,
+            url,
             headers: Vec::new(),
             body: Bytes::from(body),
         })
