@@ -101,7 +101,36 @@ pub const AZURE_ALIAS: &str = "azure";
 /// The `kind` name of the built-in offline provider.
 pub const DEMO_KIND: &str = "demo";
 /// Kinds that exist in the design but are not in this build yet.
-pub const UNSUPPORTED_KINDS: &[&str] = &["anthropic", "gemini", "vertex", "bedrock", "cohere"];
+pub const UNSUPPORTED_KINDS: &[&str] = &["vertex", "bedrock", "cohere"];
+
+/// A provider with its own wire format.
+#[derive(Debug, Clone, Copy)]
+pub struct NativeRow {
+    /// The `kind` name.
+    pub kind_name: &'static str,
+    /// The kind.
+    pub kind: ProviderKind,
+    /// Default `base_url` (the host root, as the provider's SDK means it).
+    pub base_url: &'static str,
+    /// Environment variables holding the API key, in order of preference.
+    pub api_key_env: &'static [&'static str],
+}
+
+/// Providers with their own wire formats.
+pub const NATIVE: &[NativeRow] = &[
+    NativeRow {
+        kind_name: "anthropic",
+        kind: ProviderKind::Anthropic,
+        base_url: "https://api.anthropic.com",
+        api_key_env: &["ANTHROPIC_API_KEY"],
+    },
+    NativeRow {
+        kind_name: "gemini",
+        kind: ProviderKind::Gemini,
+        base_url: "https://generativelanguage.googleapis.com",
+        api_key_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+    },
+];
 
 /// What a `kind` name means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +151,8 @@ pub fn lookup_kind(name: &str) -> KindLookup {
         KindLookup::Supported(ProviderKind::AzureOpenAi)
     } else if name == DEMO_KIND {
         KindLookup::Supported(ProviderKind::Demo)
+    } else if let Some(row) = NATIVE.iter().find(|row| row.kind_name == name) {
+        KindLookup::Supported(row.kind)
     } else if UNSUPPORTED_KINDS.contains(&name) {
         KindLookup::Unsupported
     } else {
@@ -134,6 +165,7 @@ pub fn supported_kind_names() -> impl Iterator<Item = &'static str> {
     PRESETS
         .iter()
         .map(|row| row.kind)
+        .chain(NATIVE.iter().map(|row| row.kind_name))
         .chain([AZURE_KIND, DEMO_KIND])
 }
 
@@ -178,7 +210,15 @@ impl ProviderKind {
             ProviderKind::OpenAiCompatible(preset) => preset.kind_name(),
             ProviderKind::AzureOpenAi => AZURE_KIND,
             ProviderKind::Demo => DEMO_KIND,
+            ProviderKind::Anthropic | ProviderKind::Gemini => {
+                self.native().map_or("", |row| row.kind_name)
+            }
         }
+    }
+
+    /// The row of [`NATIVE`] for a provider with its own wire format.
+    pub fn native(self) -> Option<&'static NativeRow> {
+        NATIVE.iter().find(|row| row.kind == self)
     }
 }
 
@@ -247,6 +287,10 @@ mod tests {
             KindLookup::Supported(ProviderKind::Demo)
         );
         assert_eq!(lookup_kind("bedrock"), KindLookup::Unsupported);
+        assert_eq!(
+            lookup_kind("anthropic"),
+            KindLookup::Supported(ProviderKind::Anthropic)
+        );
         assert_eq!(lookup_kind("opnai"), KindLookup::Unknown);
         assert_eq!(ProviderKind::AzureOpenAi.kind_name(), "azure-openai");
         assert_eq!(

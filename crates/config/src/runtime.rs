@@ -42,6 +42,10 @@ pub enum ProviderKind {
     OpenAiCompatible(Preset),
     /// Azure OpenAI: deployment URLs, `api-version`, `api-key` header.
     AzureOpenAi,
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// The Google Gemini API (AI Studio).
+    Gemini,
     /// The built-in offline `demo` provider.
     Demo,
 }

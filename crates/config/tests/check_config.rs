@@ -52,6 +52,8 @@ models:                              # the names clients send as "model"
 
 const DESIGN_ENV: &[(&str, &str)] = &[
     ("SLUICE_ADMIN_KEY", "sk-admin"),
+    ("ANTHROPIC_API_KEY", "sk-ant"),
+    ("GEMINI_API_KEY", "g-key"),
     ("OPENAI_API_KEY", "sk-openai"),
     ("AZURE_API_KEY", "az-key"),
 ];
@@ -98,14 +100,11 @@ fn the_design_example_parses() {
 fn the_full_design_example_names_the_kinds_this_build_lacks() {
     let yaml = DESIGN_EXAMPLE.replace(
         "  azure:",
-        "  anthropic: { api_key: \"${ANTHROPIC_API_KEY}\" }\n  bedrock:   { region: us-east-1 }\n  azure:",
+        "  anthropic: { api_key: \"${ANTHROPIC_API_KEY}\" }\n  gemini: { api_key: \"${GEMINI_API_KEY}\" }\n  bedrock:   { region: us-east-1 }\n  azure:",
     );
     assert_eq!(
         parse_str(&yaml, &env(DESIGN_ENV)).unwrap_err().lines(),
-        [
-            r#"providers.anthropic.kind: provider kind "anthropic" is not supported by this build yet"#,
-            r#"providers.bedrock.kind: provider kind "bedrock" is not supported by this build yet"#,
-        ]
+        [r#"providers.bedrock.kind: provider kind "bedrock" is not supported by this build yet"#,]
     );
 }
 

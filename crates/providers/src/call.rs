@@ -107,3 +107,11 @@ pub trait Provider: Send + Sync + 'static {
         cx: &'a CallCx,
     ) -> BoxFuture<'a, Result<http::Response<UpstreamBody>, GatewayError>>;
 }
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}

@@ -1,7 +1,6 @@
 //! The built-in `demo` provider: answers offline so the quick start works with no keys and no
 //! network. It says what it is and echoes the last user message, word by word when streaming.
 
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
 use sluice_types::{
@@ -9,6 +8,7 @@ use sluice_types::{
     GatewayError, Message, Origin, Usage,
 };
 
+use crate::call::unix_now;
 use crate::{CallCx, ChunkStream, ForwardRequest, Provider, Target, UpstreamBody};
 
 /// The offline demo provider.
@@ -60,13 +60,6 @@ fn words(s: &str) -> u64 {
     s.split_whitespace().count() as u64
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
 fn response_id(cx: &CallCx) -> String {
     format!("chatcmpl-demo-{}", cx.request_id)
 }
@@ -83,7 +76,7 @@ impl Provider for DemoProvider {
         let resp = ChatResponse {
             id: response_id(cx),
             object: "chat.completion".into(),
-            created: now(),
+            created: unix_now(),
             model: target.model.to_string(),
             choices: vec![Choice {
                 index: 0,
@@ -112,7 +105,7 @@ impl Provider for DemoProvider {
         let base = ChatChunk {
             id: response_id(cx),
             object: "chat.completion.chunk".into(),
-            created: now(),
+            created: unix_now(),
             model: target.model.to_string(),
             ..Default::default()
         };

@@ -19,6 +19,7 @@ use secrecy::ExposeSecret;
 use sluice_config::{ProviderConfig, ProviderKind};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 
+use crate::call::unix_now;
 use crate::forward::{DeadlineBody, ForwardRequest};
 use crate::{
     CallCx, ChunkStream, Codec, DecodeCx, Provider, SseParser, Target, UpstreamBody, box_body,
@@ -61,6 +62,14 @@ impl<C: Codec> HttpProvider<C> {
             let (name, value) = match cfg.kind {
                 ProviderKind::AzureOpenAi => (
                     HeaderName::from_static("api-key"),
+                    key.expose_secret().to_owned(),
+                ),
+                ProviderKind::Anthropic => (
+                    HeaderName::from_static("x-api-key"),
+                    key.expose_secret().to_owned(),
+                ),
+                ProviderKind::Gemini => (
+                    HeaderName::from_static("x-goog-api-key"),
                     key.expose_secret().to_owned(),
                 ),
                 ProviderKind::OpenAiCompatible(_) | ProviderKind::Demo => {
@@ -160,13 +169,17 @@ impl<C: Codec> Provider for HttpProvider<C> {
             let resp = self.start_chat(req, target, cx, deadline).await?;
             let (parts, body) = resp.into_parts();
             let body = read_body(&self.name, body, deadline, cx).await?;
-            self.codec.decode(
+            let mut resp = self.codec.decode(
                 parts.status,
                 body,
                 &DecodeCx {
                     headers: &parts.headers,
                 },
-            )
+            )?;
+            if resp.created == 0 {
+                resp.created = unix_now();
+            }
+            Ok(resp)
         })
     }
 
@@ -187,6 +200,7 @@ impl<C: Codec> Provider for HttpProvider<C> {
                 state: C::StreamState::default(),
                 pending: VecDeque::new(),
                 deadline,
+                created: unix_now(),
                 finished: false,
                 deferred: None,
                 saw_finish: false,
@@ -313,6 +327,8 @@ struct StreamDriver<C: Codec> {
     state: C::StreamState,
     pending: VecDeque<ChatChunk>,
     deadline: Instant,
+    /// Unix seconds when the stream started, for chunks whose format carries none.
+    created: u64,
     finished: bool,
     /// An error to yield once the chunks decoded before it are out.
     deferred: Option<GatewayError>,
@@ -387,7 +403,13 @@ impl<C: Codec> StreamDriver<C> {
             self.saw_done = true;
         }
         let chunks = self.codec.decode_event(&mut self.state, ev)?;
-        self.pending.extend(chunks);
+        for mut chunk in chunks {
+            // Formats without a timestamp get the time the stream started, never a placeholder.
+            if chunk.created == 0 {
+                chunk.created = self.created;
+            }
+            self.pending.push_back(chunk);
+        }
         Ok(())
     }
 

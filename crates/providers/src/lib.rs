@@ -35,5 +35,13 @@ pub fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
         ProviderKind::OpenAiCompatible(_) | ProviderKind::AzureOpenAi => Arc::new(
             HttpProvider::new(cfg, openai_compat::OpenAiCodec::for_config(cfg))?,
         ),
+        // Filled in by the Anthropic and Gemini codecs as they land.
+        ProviderKind::Anthropic | ProviderKind::Gemini => {
+            return Err(GatewayError::internal(format!(
+                "provider {}: kind {} is not available in this build yet",
+                cfg.name,
+                cfg.kind.kind_name()
+            )));
+        }
     })
 }

@@ -67,7 +67,7 @@ pub async fn handle(
             target,
             attempts,
         } = gw.router.run(group, &Stream(&req), &cx.call).await?;
-        let mut resp = Response::new(sse::body(value));
+        let mut resp = Response::new(sse::body(value, req.wants_stream_usage()));
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

@@ -10,11 +10,18 @@ use sluice_types::ChatChunk;
 use crate::error::sse_error_event;
 
 /// The SSE body for `chunks`: `data: {chunk}` events, then `data: [DONE]`, or an error event
-/// if the stream fails after it began.
-pub fn body(chunks: ChunkStream) -> Body {
-    let events = futures_util::stream::unfold(Some(chunks), |state| async move {
+/// if the stream fails after it began. Usage-only chunks reach the client only when it asked
+/// for them (`stream_options.include_usage`), whatever the upstream sent.
+pub fn body(chunks: ChunkStream, include_usage: bool) -> Body {
+    let events = futures_util::stream::unfold(Some(chunks), move |state| async move {
         let mut chunks = state?;
-        match chunks.next().await {
+        let mut next = chunks.next().await;
+        while !include_usage
+            && matches!(&next, Some(Ok(c)) if c.choices.is_empty() && c.usage.is_some())
+        {
+            next = chunks.next().await;
+        }
+        match next {
             Some(Ok(chunk)) => Some((
                 Ok::<_, std::convert::Infallible>(event(&chunk)),
                 Some(chunks),

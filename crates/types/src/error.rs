@@ -32,6 +32,10 @@ pub enum ErrorKind {
     UpstreamTimeout,
     /// The upstream answered with an error status.
     UpstreamStatus,
+    /// The prompt does not fit the model's context window (a bigger model may take it).
+    ContextLength,
+    /// The provider refused the content under its policy.
+    ContentFilter,
     /// The upstream answered with something that is not its protocol.
     UpstreamProtocol,
     /// The provider cannot serve this kind of request.
@@ -136,6 +140,11 @@ impl GatewayError {
         self.with(|i| i.message = message)
     }
 
+    /// Sets the upstream status the error came with.
+    pub fn with_status(self, status: u16) -> Self {
+        self.with(|i| i.status = Some(status))
+    }
+
     /// Names the request field the error is about.
     pub fn with_param(self, param: impl Into<String>) -> Self {
         let param = param.into();
@@ -194,6 +203,8 @@ impl GatewayError {
                 matches!(self.0.status, Some(408 | 409 | 429) | Some(500..=599))
             }
             ErrorKind::InvalidRequest
+            | ErrorKind::ContextLength
+            | ErrorKind::ContentFilter
             | ErrorKind::Unauthorized
             | ErrorKind::Forbidden
             | ErrorKind::ModelNotFound
@@ -209,7 +220,11 @@ impl GatewayError {
     /// The HTTP status a client sees.
     pub fn status(&self) -> u16 {
         match self.0.kind {
-            ErrorKind::InvalidRequest => 400,
+            ErrorKind::InvalidRequest | ErrorKind::ContextLength | ErrorKind::ContentFilter => self
+                .0
+                .status
+                .filter(|s| (400..=499).contains(s))
+                .unwrap_or(400),
             ErrorKind::Unauthorized => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => 404,
@@ -237,6 +252,8 @@ impl GatewayError {
         }
         match self.0.kind {
             ErrorKind::InvalidRequest
+            | ErrorKind::ContextLength
+            | ErrorKind::ContentFilter
             | ErrorKind::ModelNotFound
             | ErrorKind::RouteNotFound
             | ErrorKind::MethodNotAllowed
@@ -261,6 +278,8 @@ impl GatewayError {
         }
         Some(match self.0.kind {
             ErrorKind::InvalidRequest => return None,
+            ErrorKind::ContextLength => "context_length_exceeded",
+            ErrorKind::ContentFilter => "content_filter",
             ErrorKind::Unauthorized => "invalid_api_key",
             ErrorKind::Forbidden => "model_not_allowed",
             ErrorKind::ModelNotFound => "model_not_found",

@@ -4,8 +4,10 @@
 
 mod harness;
 
+mod anthropic;
 mod basics;
 mod errors;
+mod gemini;
 mod ops;
 mod passthrough;
 mod providers;

@@ -51,6 +51,9 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
     let kind = kind?;
     let default_base_url = match kind {
         ProviderKind::OpenAiCompatible(preset) => preset.default_base_url(),
+        ProviderKind::Anthropic | ProviderKind::Gemini => {
+            kind.native().map_or("", |row| row.base_url)
+        }
         ProviderKind::AzureOpenAi | ProviderKind::Demo => "",
     };
     let needs_base_url = matches!(
@@ -318,13 +321,13 @@ providers:
     fn kind_problems() {
         assert_eq!(
             errors(
-                "providers:\n  x: { kind: opnai }\n  anthropic: { api_key: \"${ANTHROPIC_API_KEY}\", region: a }\n  bedrock: { region: us-east-1 }\n  foo: { tiemout: {} }\n"
+                "providers:\n  x: { kind: opnai }\n  cohere: { api_key: \"${COHERE_API_KEY}\", region: a }\n  bedrock: { region: us-east-1 }\n  foo: { tiemout: {} }\n"
             ),
             [
-                r#"providers.x.kind: unknown provider kind "opnai"; known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, azure-openai, demo; did you mean "openai"?"#,
-                r#"providers.anthropic.kind: provider kind "anthropic" is not supported by this build yet"#,
+                r#"providers.x.kind: unknown provider kind "opnai"; known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, azure-openai, demo; did you mean "openai"?"#,
+                r#"providers.cohere.kind: provider kind "cohere" is not supported by this build yet"#,
                 r#"providers.bedrock.kind: provider kind "bedrock" is not supported by this build yet"#,
-                r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, azure-openai, demo"#,
+                r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, azure-openai, demo"#,
                 r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, timeout; did you mean "timeout"?"#,
             ]
         );

@@ -53,9 +53,12 @@ impl OpenAiCodec {
                 api_version: cfg
                     .api_version
                     .clone()
-                    .unwrap_or_else(|| "2024-10-21".into()),
+                    .unwrap_or_else(|| sluice_config::DEFAULT_AZURE_API_VERSION.into()),
             },
-            ProviderKind::OpenAiCompatible(_) | ProviderKind::Demo => Flavor::Standard,
+            ProviderKind::OpenAiCompatible(_)
+            | ProviderKind::Demo
+            | ProviderKind::Anthropic
+            | ProviderKind::Gemini => Flavor::Standard,
         };
         Self {
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),
