@@ -80,6 +80,7 @@ fn demo_model() -> ModelConfig {
         fallbacks: Vec::new(),
         retry: RetryConfig::default(),
         timeout: ModelTimeouts::default(),
+        circuit: Default::default(),
         cache: None,
     }
 }

@@ -26,9 +26,10 @@ use std::path::Path;
 pub use defaults::default_config;
 pub use error::{ConfigErrors, ConfigIssue};
 pub use runtime::{
-    CacheConfig, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_LISTEN, DEFAULT_MAX_BODY,
-    DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE, ModelConfig, ModelTimeouts, Preset, ProviderConfig,
-    ProviderKind, RetryConfig, SemanticCacheConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
+    CacheConfig, CircuitConfig, ClassSet, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE, ErrorClass, ModelConfig,
+    ModelTimeouts, Preset, ProviderConfig, ProviderKind, RetryConfig, SemanticCacheConfig,
+    ServerConfig, Strategy, TargetConfig, Timeouts,
 };
 pub use validate::parse_str;
 

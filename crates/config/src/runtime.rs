@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
+pub use sluice_types::{ClassSet, ErrorClass};
 
 /// A complete, validated configuration.
 #[derive(Debug, Clone)]
@@ -90,6 +91,8 @@ pub struct Timeouts {
     pub first_byte: Duration,
     /// The whole exchange, streams included. Default 600 s.
     pub total: Duration,
+    /// The longest gap allowed between two stream events. Default 60 s.
+    pub idle: Duration,
 }
 
 /// One provider.
@@ -149,6 +152,44 @@ pub struct RetryConfig {
     pub max: u32,
     /// Base backoff between attempts. Default 200 ms.
     pub backoff: Duration,
+    /// Error classes that are retried. Default connect, timeout, 5xx, 429.
+    pub on: ClassSet,
+    /// Error classes that move on to the `fallbacks`. Default: the retried ones plus
+    /// context-length.
+    pub fallback_on: ClassSet,
+    /// How long a stream's frames are held back while no content has arrived, so that a
+    /// failure in that window can still be retried. Default 5 s; 0 turns holding off.
+    pub stream_hold: Duration,
+}
+
+/// Circuit breaker of each target of a model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CircuitConfig {
+    /// Consecutive failures that open the circuit. Default 5.
+    pub failures: u32,
+    /// Error ratio over `window` that opens the circuit (with at least `min_requests`). Default 0.5.
+    pub error_ratio: f64,
+    /// Window of the error ratio. Default 30 s.
+    pub window: Duration,
+    /// Requests in the window before the ratio counts. Default 20.
+    pub min_requests: u32,
+    /// How long an open circuit refuses requests before probing. Default 30 s.
+    pub cooldown: Duration,
+    /// Requests let through at once while half-open. Default 1.
+    pub probes: u32,
+}
+
+impl Default for CircuitConfig {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            error_ratio: 0.5,
+            window: Duration::from_secs(30),
+            min_requests: 20,
+            cooldown: Duration::from_secs(30),
+            probes: 1,
+        }
+    }
 }
 
 /// Per-model deadlines; each overrides the provider's when set.
@@ -158,6 +199,8 @@ pub struct ModelTimeouts {
     pub first_byte: Option<Duration>,
     /// The whole exchange.
     pub total: Option<Duration>,
+    /// The longest gap between two stream events.
+    pub idle: Option<Duration>,
 }
 
 /// Response cache settings of a model.
@@ -193,6 +236,8 @@ pub struct ModelConfig {
     pub retry: RetryConfig,
     /// Per-model deadlines.
     pub timeout: ModelTimeouts,
+    /// Circuit breaker of each target.
+    pub circuit: CircuitConfig,
     /// Response cache.
     pub cache: Option<CacheConfig>,
 }
@@ -285,6 +330,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(10),
             first_byte: Duration::from_secs(60),
             total: Duration::from_secs(600),
+            idle: Duration::from_secs(60),
         }
     }
 }
@@ -294,6 +340,9 @@ impl Default for RetryConfig {
         Self {
             max: 0,
             backoff: Duration::from_millis(200),
+            on: ClassSet::DEFAULT_RETRY,
+            fallback_on: ClassSet::DEFAULT_FALLBACK,
+            stream_hold: Duration::from_secs(5),
         }
     }
 }

@@ -200,6 +200,7 @@ impl<C: Codec> Provider for HttpProvider<C> {
                 state: C::StreamState::default(),
                 pending: VecDeque::new(),
                 deadline,
+                idle: target.timeouts.idle,
                 created: unix_now(),
                 finished: false,
                 deferred: None,
@@ -327,6 +328,8 @@ struct StreamDriver<C: Codec> {
     state: C::StreamState,
     pending: VecDeque<ChatChunk>,
     deadline: Instant,
+    /// The longest allowed gap between two frames.
+    idle: std::time::Duration,
     /// Unix seconds when the stream started, for chunks whose format carries none.
     created: u64,
     finished: bool,
@@ -349,8 +352,14 @@ impl<C: Codec> StreamDriver<C> {
             if self.finished {
                 return None;
             }
-            let frame = tokio::time::timeout_at(self.deadline.into(), self.body.frame()).await;
+            let idle_end = Instant::now() + self.idle;
+            let wait_until = idle_end.min(self.deadline);
+            let frame = tokio::time::timeout_at(wait_until.into(), self.body.frame()).await;
             let events = match frame {
+                Err(_) if wait_until == idle_end && idle_end < self.deadline => {
+                    let waited = format!("the next stream event (idle for {:?})", self.idle);
+                    return self.fail(timeout(&self.name, &waited));
+                }
                 Err(_) => return self.fail(timeout(&self.name, "the rest of the stream")),
                 Ok(Some(Err(e))) => {
                     return self.fail(GatewayError::new(

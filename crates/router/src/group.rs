@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sluice_config::{RetryConfig, Strategy};
+use sluice_config::{CircuitConfig, RetryConfig, Strategy};
+
+use crate::circuit::{Circuit, CircuitState};
 use sluice_providers::{Provider, Target};
 
 /// Latency assumed for a target that has not answered yet (1 ms).
@@ -20,17 +22,53 @@ pub struct TargetSlot {
     in_flight: AtomicU64,
     /// Moving average of time to response head, in nanoseconds; 0 until the first answer.
     ewma_ns: AtomicU64,
+    pub(crate) circuit: Circuit,
+}
+
+/// A target's live health, for the admin API.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetHealth {
+    /// Circuit breaker state.
+    pub circuit: CircuitState,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// Requests in flight now.
+    pub in_flight: u64,
+    /// Moving average of time to response head; `None` before the first answer.
+    pub latency: Option<Duration>,
+    /// Relative weight.
+    pub weight: u32,
 }
 
 impl TargetSlot {
     /// A slot for `target` served by `provider`.
-    pub fn new(target: Target, provider: Arc<dyn Provider>, weight: u32) -> Self {
+    pub fn new(
+        target: Target,
+        provider: Arc<dyn Provider>,
+        weight: u32,
+        circuit: CircuitConfig,
+    ) -> Self {
         Self {
             target,
             provider,
             weight: weight.max(1),
             in_flight: AtomicU64::new(0),
             ewma_ns: AtomicU64::new(0),
+            circuit: Circuit::new(circuit),
+        }
+    }
+
+    /// Live health of this target.
+    pub fn health(&self) -> TargetHealth {
+        TargetHealth {
+            circuit: self.circuit.state(),
+            consecutive_failures: self.circuit.consecutive_failures(),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            latency: match self.ewma_ns.load(Ordering::Relaxed) {
+                0 => None,
+                n => Some(Duration::from_nanos(n)),
+            },
+            weight: self.weight,
         }
     }
 
@@ -173,9 +211,10 @@ mod tests {
                         connect: t,
                         first_byte: t,
                         total: t,
+                        idle: t,
                     },
                 };
-                TargetSlot::new(target, Arc::new(DemoProvider), w)
+                TargetSlot::new(target, Arc::new(DemoProvider), w, CircuitConfig::default())
             })
             .collect();
         ModelGroup::new(
@@ -183,7 +222,11 @@ mod tests {
             strategy,
             slots,
             Vec::new(),
-            RetryConfig { max: 0, backoff: t },
+            RetryConfig {
+                max: 0,
+                backoff: t,
+                ..RetryConfig::default()
+            },
         )
     }
 

@@ -9,10 +9,12 @@
 //! error can say what was tried. Per-target state (in-flight count, latency average) lives in
 //! atomics: nothing on this path takes a lock.
 
+mod circuit;
 mod group;
 mod resolve;
 mod run;
 
-pub use group::{ModelGroup, TargetSlot};
+pub use circuit::CircuitState;
+pub use group::{ModelGroup, TargetHealth, TargetSlot};
 pub use resolve::Router;
 pub use run::{Attempt, Outcome};

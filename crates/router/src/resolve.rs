@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_config::{Config, ModelConfig, ProviderConfig, RetryConfig, Strategy, Timeouts};
+use sluice_config::{
+    CircuitConfig, Config, ModelConfig, ProviderConfig, RetryConfig, Strategy, Timeouts,
+};
 use sluice_providers::{Provider, Target};
 use sluice_types::{ErrorKind, GatewayError, Origin};
 
@@ -68,10 +70,14 @@ impl Router {
             if let Some(d) = m.timeout.total {
                 timeouts.total = d;
             }
+            if let Some(d) = m.timeout.idle {
+                timeouts.idle = d;
+            }
             slots.push(TargetSlot::new(
                 target(&entry.config.name, &t.model, timeouts),
                 entry.provider.clone(),
                 t.weight,
+                m.circuit,
             ));
         }
         Ok(ModelGroup::new(
@@ -129,14 +135,16 @@ impl Router {
                 .get(provider)
                 .filter(|e| e.config.direct && !model.is_empty())
             {
+                // A direct name has no configured group to keep state in: no circuit.
                 let slot = TargetSlot::new(
                     target(provider, model, e.config.timeouts),
                     e.provider.clone(),
                     1,
+                    CircuitConfig::default(),
                 );
                 let retry = RetryConfig {
                     max: 0,
-                    backoff: std::time::Duration::ZERO,
+                    ..RetryConfig::default()
                 };
                 return Ok(Arc::new(ModelGroup::new(
                     name.to_owned(),

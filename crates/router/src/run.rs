@@ -1,11 +1,12 @@
 //! The attempt loop: targets in strategy order, retries with backoff, then fallbacks.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use sluice_providers::{CallCx, Provider, Target};
-use sluice_types::GatewayError;
+use sluice_types::{ClassSet, ErrorKind, GatewayError, Origin};
 
 use crate::{ModelGroup, Router};
 
@@ -46,6 +47,11 @@ pub struct Outcome<T> {
 
 impl Router {
     /// Runs `attempt` against `group`, retrying and falling back as configured.
+    ///
+    /// Within a group, try `n` goes to the `n`-th target of the strategy's order (wrapping),
+    /// skipping targets whose circuit is open. A failure whose class is in `retry.on` moves to
+    /// the next try; one in `retry.fallback_on` (or a retryable one when the tries run out)
+    /// moves to the group's fallbacks; anything else ends the request.
     pub async fn run<A: Attempt>(
         &self,
         group: Arc<ModelGroup>,
@@ -53,69 +59,130 @@ impl Router {
         cx: &CallCx,
     ) -> Result<Outcome<A::Output>, GatewayError> {
         let mut failures: Vec<(Target, GatewayError)> = Vec::new();
-        let mut queue = vec![group];
+        let mut queue = VecDeque::from([group]);
         let mut visited: Vec<String> = Vec::new();
-        while let Some(group) = queue.first().cloned() {
-            queue.remove(0);
+        while let Some(group) = queue.pop_front() {
             if visited.contains(&group.name) || visited.len() >= MAX_GROUPS {
                 continue;
             }
             visited.push(group.name.clone());
-            let order = group.order();
-            if order.is_empty() {
-                continue;
-            }
-            let tries = if attempt.repeatable() {
-                1 + group.retry.max as usize
-            } else {
-                1
-            };
-            for n in 0..tries {
-                let slot = &group.slots[order[n % order.len()]];
-                if n > 0 {
-                    let wait = backoff(
-                        group.retry.backoff,
-                        n as u32,
-                        failures.last().and_then(|f| f.1.retry_after()),
+            match self.run_group(&group, attempt, cx, &mut failures).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(GroupEnd::Stop) => break,
+                Err(GroupEnd::FallBack) => {
+                    queue.extend(
+                        group
+                            .fallbacks
+                            .iter()
+                            .filter_map(|name| self.group(name).cloned()),
                     );
-                    if cx.deadline.is_some_and(|d| Instant::now() + wait >= d) {
-                        break;
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-                let started = Instant::now();
-                let result = {
-                    let _guard = slot.enter();
-                    attempt.call(slot.provider.as_ref(), &slot.target, cx).await
-                };
-                match result {
-                    Ok(value) => {
-                        slot.observe(started.elapsed());
-                        let attempts = u32::try_from(failures.len() + 1).unwrap_or(u32::MAX);
-                        return Ok(Outcome {
-                            value,
-                            target: slot.target.clone(),
-                            attempts,
-                        });
-                    }
-                    Err(e) => {
-                        tracing::debug!(provider = %slot.target.provider, model = %slot.target.model, error = %e, "attempt failed");
-                        let retryable = e.is_retryable();
-                        failures.push((slot.target.clone(), e));
-                        if !retryable || !attempt.repeatable() {
-                            return Err(final_error(failures));
-                        }
-                    }
-                }
-            }
-            for name in &group.fallbacks {
-                if let Some(g) = self.group(name) {
-                    queue.push(g.clone());
                 }
             }
         }
         Err(final_error(failures))
     }
+
+    async fn run_group<A: Attempt>(
+        &self,
+        group: &ModelGroup,
+        attempt: &A,
+        cx: &CallCx,
+        failures: &mut Vec<(Target, GatewayError)>,
+    ) -> Result<Outcome<A::Output>, GroupEnd> {
+        let order = group.order();
+        let tries = if attempt.repeatable() {
+            1 + group.retry.max as usize
+        } else {
+            1
+        };
+        for n in 0..tries {
+            // The n-th target in order, or the next one whose circuit lets a request through.
+            let admitted = (0..order.len()).find_map(|k| {
+                let slot = &group.slots[order[(n + k) % order.len()]];
+                slot.circuit.admit().map(|admission| (slot, admission))
+            });
+            let Some((slot, admission)) = admitted else {
+                if let Some(first) = order.first() {
+                    let target = group.slots[*first].target.clone();
+                    let e = GatewayError::new(
+                        ErrorKind::UpstreamConnect,
+                        Origin::Gateway,
+                        format!(
+                            "every target of model {} is unavailable (circuit open)",
+                            group.name
+                        ),
+                    );
+                    failures.push((target, e));
+                }
+                return Err(GroupEnd::FallBack);
+            };
+            if n > 0 {
+                let wait = backoff(
+                    group.retry.backoff,
+                    n as u32,
+                    failures.last().and_then(|f| f.1.retry_after()),
+                );
+                if cx.deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                    return Err(GroupEnd::Stop);
+                }
+                tokio::time::sleep(wait).await;
+            }
+            let started = Instant::now();
+            let result = {
+                let _guard = slot.enter();
+                attempt.call(slot.provider.as_ref(), &slot.target, cx).await
+            };
+            match result {
+                Ok(value) => {
+                    slot.observe(started.elapsed());
+                    slot.circuit.success(admission);
+                    let attempts = u32::try_from(failures.len() + 1).unwrap_or(u32::MAX);
+                    return Ok(Outcome {
+                        value,
+                        target: slot.target.clone(),
+                        attempts,
+                    });
+                }
+                Err(e) => {
+                    let class = e.class();
+                    tracing::debug!(
+                        provider = %slot.target.provider,
+                        model = %slot.target.model,
+                        class = class.name(),
+                        error = %e,
+                        "attempt failed"
+                    );
+                    if ClassSet::DEFAULT_RETRY.contains(class) {
+                        slot.circuit.failure(admission);
+                    } else {
+                        slot.circuit.neutral(admission);
+                    }
+                    failures.push((slot.target.clone(), e));
+                    if attempt.repeatable() && group.retry.on.contains(class) {
+                        continue;
+                    }
+                    return Err(if group.retry.fallback_on.contains(class) {
+                        GroupEnd::FallBack
+                    } else {
+                        GroupEnd::Stop
+                    });
+                }
+            }
+        }
+        let last = failures.last().map(|f| f.1.class());
+        Err(match last {
+            Some(class) if group.retry.fallback_on.contains(class) => GroupEnd::FallBack,
+            _ => GroupEnd::Stop,
+        })
+    }
+}
+
+/// How a group's tries ended without success.
+enum GroupEnd {
+    /// Move on to the group's fallbacks.
+    FallBack,
+    /// End the request with the failures so far.
+    Stop,
 }
 
 /// Exponential backoff with full jitter, at least what the upstream asked for.
@@ -139,7 +206,21 @@ fn final_error(failures: Vec<(Target, GatewayError)>) -> GatewayError {
     }
     let tried: Vec<String> = failures
         .iter()
-        .map(|(t, e)| format!("{}/{}: {}", t.provider, t.model, e.message()))
+        .enumerate()
+        .map(|(i, (t, e))| {
+            let status = e
+                .upstream_status_code()
+                .map(|s| format!(" {s}"))
+                .unwrap_or_default();
+            format!(
+                "[{}] {}/{}: {}{status}: {}",
+                i + 1,
+                t.provider,
+                t.model,
+                e.class().name(),
+                e.message()
+            )
+        })
         .collect();
     let msg = format!("all {n} attempts failed; {}", tried.join("; "));
     last.clone().with_message(msg)

@@ -10,7 +10,10 @@ use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, header};
 use sluice_providers::{CallCx, ChunkStream, Provider, Target};
 use sluice_router::{Attempt, Outcome};
-use sluice_types::{ChatRequest, ChatResponse, GatewayError};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::body::{parse_json, read_limited};
 use crate::{ApiError, Gateway, RequestCx, sse};
@@ -30,8 +33,12 @@ impl Attempt for Complete<'_> {
     }
 }
 
-/// One streaming chat call; succeeds once the upstream accepted it.
-struct Stream<'r>(&'r ChatRequest);
+/// One streaming chat call; succeeds once the upstream's stream has produced content (or the
+/// hold time passed), so a failure before any content can still be retried elsewhere.
+struct Stream<'r> {
+    req: &'r ChatRequest,
+    hold: Duration,
+}
 
 impl Attempt for Stream<'_> {
     type Output = ChunkStream;
@@ -41,8 +48,54 @@ impl Attempt for Stream<'_> {
         t: &'a Target,
         cx: &'a CallCx,
     ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
-        p.chat_stream(self.0, t, cx)
+        Box::pin(async move {
+            let stream = p.chat_stream(self.req, t, cx).await?;
+            hold_until_content(stream, self.hold).await
+        })
     }
+}
+
+/// Reads `stream` until its first content (text, tool call, reasoning, refusal, finish or
+/// usage), for at most `hold`. A failure before that is the attempt's error; the chunks read
+/// are replayed in front of the rest.
+async fn hold_until_content(
+    mut stream: ChunkStream,
+    hold: Duration,
+) -> Result<ChunkStream, GatewayError> {
+    if hold.is_zero() {
+        return Ok(stream);
+    }
+    let until = tokio::time::Instant::now() + hold;
+    let mut held = Vec::new();
+    while let Ok(next) = tokio::time::timeout_at(until, stream.next()).await {
+        match next {
+            None => break,
+            Some(Err(e)) => return Err(e),
+            Some(Ok(chunk)) => {
+                let content = has_content(&chunk);
+                held.push(chunk);
+                if content {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Box::pin(
+        futures_util::stream::iter(held.into_iter().map(Ok)).chain(stream),
+    ))
+}
+
+fn has_content(chunk: &ChatChunk) -> bool {
+    chunk.usage.is_some()
+        || chunk.choices.iter().any(|c| {
+            let d = &c.delta;
+            c.finish_reason.is_some()
+                || d.content.as_deref().is_some_and(|t| !t.is_empty())
+                || d.tool_calls.is_some()
+                || d.reasoning_content.is_some()
+                || d.refusal.is_some()
+                || d.thinking_blocks.is_some()
+        })
 }
 
 /// Handles a chat completion request.
@@ -66,7 +119,17 @@ pub async fn handle(
             value,
             target,
             attempts,
-        } = gw.router.run(group, &Stream(&req), &cx.call).await?;
+        } = gw
+            .router
+            .run(
+                group.clone(),
+                &Stream {
+                    req: &req,
+                    hold: group.retry.stream_hold,
+                },
+                &cx.call,
+            )
+            .await?;
         let mut resp = Response::new(sse::body(value, req.wants_stream_usage()));
         let h = resp.headers_mut();
         h.insert(

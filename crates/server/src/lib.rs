@@ -9,6 +9,7 @@
 //! routes by `model` when the body names one and streams bodies both ways otherwise.
 //! [`Gateway`] holds the state built from a validated config; handlers share it by `Arc`.
 
+mod admin;
 mod auth;
 mod body;
 mod chat;
@@ -69,8 +70,15 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
             gateway.clone(),
             auth::require_key,
         ));
+    let admin = HttpRouter::new()
+        .route("/admin/v1/models", get(admin::models))
+        .route_layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            auth::require_key,
+        ));
     HttpRouter::new()
         .merge(v1)
+        .merge(admin)
         .route("/health/live", get(health))
         .route("/health/ready", get(health))
         .fallback(not_found)

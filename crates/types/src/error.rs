@@ -44,6 +44,102 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// How the router treats a failure: which class it belongs to decides retry and fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The upstream could not be reached, or dropped the connection.
+    Connect,
+    /// A connect, first-byte, idle or total deadline passed.
+    Timeout,
+    /// The upstream failed: 5xx, or an answer that breaks its protocol.
+    Server,
+    /// 429, or the provider says it is overloaded.
+    RateLimit,
+    /// The prompt does not fit the model's context window.
+    ContextLength,
+    /// The provider refused the content under its policy.
+    ContentPolicy,
+    /// Anything the client must fix (other 4xx, gateway-side refusals).
+    Client,
+}
+
+impl ErrorClass {
+    /// Every class, in documentation order.
+    pub const ALL: [ErrorClass; 7] = [
+        ErrorClass::Connect,
+        ErrorClass::Timeout,
+        ErrorClass::Server,
+        ErrorClass::RateLimit,
+        ErrorClass::ContextLength,
+        ErrorClass::ContentPolicy,
+        ErrorClass::Client,
+    ];
+
+    /// The name used in config (`connect`, `timeout`, `5xx`, `429`, `context-length`,
+    /// `content-policy`, `client-error`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Server => "5xx",
+            ErrorClass::RateLimit => "429",
+            ErrorClass::ContextLength => "context-length",
+            ErrorClass::ContentPolicy => "content-policy",
+            ErrorClass::Client => "client-error",
+        }
+    }
+
+    /// The class with this config name.
+    pub fn from_name(name: &str) -> Option<ErrorClass> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// A set of error classes (retry on, fall back on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClassSet(u8);
+
+impl ClassSet {
+    /// Retried by default: connect, timeout, 5xx, 429.
+    pub const DEFAULT_RETRY: ClassSet = ClassSet::of(&[
+        ErrorClass::Connect,
+        ErrorClass::Timeout,
+        ErrorClass::Server,
+        ErrorClass::RateLimit,
+    ]);
+    /// Fallen back on by default: the retried classes plus context-length.
+    pub const DEFAULT_FALLBACK: ClassSet = ClassSet::of(&[
+        ErrorClass::Connect,
+        ErrorClass::Timeout,
+        ErrorClass::Server,
+        ErrorClass::RateLimit,
+        ErrorClass::ContextLength,
+    ]);
+
+    /// The set of `classes`.
+    pub const fn of(classes: &[ErrorClass]) -> ClassSet {
+        let mut bits = 0u8;
+        let mut i = 0;
+        while i < classes.len() {
+            bits |= 1 << classes[i] as u8;
+            i += 1;
+        }
+        ClassSet(bits)
+    }
+
+    /// Whether `class` is in the set.
+    pub fn contains(self, class: ErrorClass) -> bool {
+        self.0 & (1 << class as u8) != 0
+    }
+
+    /// The classes in the set, in documentation order.
+    pub fn iter(self) -> impl Iterator<Item = ErrorClass> {
+        ErrorClass::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
+}
+
 /// Who caused the error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -104,7 +200,25 @@ impl GatewayError {
         upstream_type: Option<String>,
         code: Option<String>,
     ) -> Self {
-        let mut e = Self::new(ErrorKind::UpstreamStatus, Origin::Upstream, message);
+        Self::upstream(
+            ErrorKind::UpstreamStatus,
+            status,
+            message,
+            upstream_type,
+            code,
+        )
+    }
+
+    /// An upstream error of a specific kind (context length, content filter, …), keeping
+    /// the upstream's status, message, type and code.
+    pub fn upstream(
+        kind: ErrorKind,
+        status: u16,
+        message: impl Into<String>,
+        upstream_type: Option<String>,
+        code: Option<String>,
+    ) -> Self {
+        let mut e = Self::new(kind, Origin::Upstream, message);
         if let Some(inner) = Arc::get_mut(&mut e.0) {
             inner.status = Some(status);
             inner.upstream_type = upstream_type;
@@ -192,19 +306,21 @@ impl GatewayError {
         self.0.status
     }
 
-    /// Whether another attempt (same or next target) may succeed.
-    pub fn is_retryable(&self) -> bool {
+    /// The class the router uses to decide retry and fallback.
+    pub fn class(&self) -> ErrorClass {
         match self.0.kind {
-            ErrorKind::UpstreamConnect
-            | ErrorKind::UpstreamReset
-            | ErrorKind::UpstreamTimeout
-            | ErrorKind::UpstreamProtocol => true,
-            ErrorKind::UpstreamStatus => {
-                matches!(self.0.status, Some(408 | 409 | 429) | Some(500..=599))
-            }
+            ErrorKind::UpstreamConnect | ErrorKind::UpstreamReset => ErrorClass::Connect,
+            ErrorKind::UpstreamTimeout => ErrorClass::Timeout,
+            ErrorKind::UpstreamProtocol => ErrorClass::Server,
+            ErrorKind::ContextLength => ErrorClass::ContextLength,
+            ErrorKind::ContentFilter => ErrorClass::ContentPolicy,
+            ErrorKind::UpstreamStatus => match self.0.status {
+                Some(429 | 529) => ErrorClass::RateLimit,
+                Some(408) => ErrorClass::Timeout,
+                Some(409) | Some(500..=599) | None => ErrorClass::Server,
+                Some(_) => ErrorClass::Client,
+            },
             ErrorKind::InvalidRequest
-            | ErrorKind::ContextLength
-            | ErrorKind::ContentFilter
             | ErrorKind::Unauthorized
             | ErrorKind::Forbidden
             | ErrorKind::ModelNotFound
@@ -213,8 +329,13 @@ impl GatewayError {
             | ErrorKind::PayloadTooLarge
             | ErrorKind::RateLimited
             | ErrorKind::Unsupported
-            | ErrorKind::Internal => false,
+            | ErrorKind::Internal => ErrorClass::Client,
         }
+    }
+
+    /// Whether another attempt (same or next target) may succeed under the default policy.
+    pub fn is_retryable(&self) -> bool {
+        ClassSet::DEFAULT_RETRY.contains(self.class())
     }
 
     /// The HTTP status a client sees.
@@ -330,6 +451,18 @@ mod tests {
         assert_eq!(body["error"]["code"], "x");
         let e = GatewayError::upstream_status(503, "down", None, None);
         assert!(e.is_retryable());
+        assert_eq!(e.class(), ErrorClass::Server);
+        let busy = GatewayError::upstream_status(529, "overloaded", None, None);
+        assert_eq!(
+            (busy.class(), busy.is_retryable()),
+            (ErrorClass::RateLimit, true)
+        );
+        let long = GatewayError::new(ErrorKind::ContextLength, Origin::Upstream, "too long");
+        assert!(!long.is_retryable());
+        assert!(ClassSet::DEFAULT_FALLBACK.contains(long.class()));
+        for c in ErrorClass::ALL {
+            assert_eq!(ErrorClass::from_name(c.name()), Some(c));
+        }
         assert_eq!(e.status(), 503);
     }
 

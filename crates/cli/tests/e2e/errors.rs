@@ -521,17 +521,43 @@ async fn stream_reset_midway_ends_with_an_error_event() {
     assert_no_panic(&gw);
 }
 
-/// A stream whose events are not JSON ends with an error event, not `[DONE]`.
+/// A stream that breaks before any content was sent is still a clean error: a 502 with an
+/// OpenAI body, not a 200 that ends in an error event (and so it can be retried, below).
 #[tokio::test]
-async fn garbage_stream_ends_with_an_error_event() {
+async fn garbage_stream_before_content_is_a_502() {
     let mock = MockUpstream::start().await;
     let gw = gateway_for(&mock);
     mock.push(Behavior::GarbageStream);
     let r = post_json(&gw.url(CHAT), &hi_stream()).await;
-    let (chunks, e) = failed_stream(&r);
-    assert!(chunks.is_empty(), "{chunks:?}");
+    let e = openai_error(&r, 502);
     assert!(e["message"].as_str().unwrap().contains("upstream"), "{e}");
     assert_no_panic(&gw);
+}
+
+/// With a retry configured, a stream that breaks before content is retried transparently:
+/// the client sees one clean stream.
+#[tokio::test]
+async fn a_stream_broken_before_content_is_retried() {
+    let mock = MockUpstream::start().await;
+    let yaml = format!(
+        r#"
+providers:
+  mock: {{ kind: openai-compatible, base_url: "{}" }}
+models:
+  - name: fast
+    targets: [ {{ provider: mock, model: gpt-4o-mini }} ]
+    retry: {{ max: 1, backoff: 10ms }}
+"#,
+        mock.base_url()
+    );
+    let gw = Sluice::start(&yaml);
+    mock.push(Behavior::GarbageStream);
+    let r = post_json(&gw.url(CHAT), &hi_stream()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-sluice-attempts"), Some("2"));
+    let events = crate::harness::sse_data(&r.body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(mock.request_count(), 2);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,4 +12,5 @@ mod ops;
 mod passthrough;
 mod providers;
 mod python_sdk;
+mod routing;
 mod streaming;

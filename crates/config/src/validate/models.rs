@@ -6,8 +6,8 @@ use serde_norway::{Mapping, Value};
 
 use super::ctx::{Ctx, closest};
 use crate::runtime::{
-    CacheConfig, ModelConfig, ModelTimeouts, RetryConfig, SemanticCacheConfig, Strategy,
-    TargetConfig,
+    CacheConfig, CircuitConfig, ClassSet, ErrorClass, ModelConfig, ModelTimeouts, RetryConfig,
+    SemanticCacheConfig, Strategy, TargetConfig,
 };
 
 const FIELDS: &[&str] = &[
@@ -17,6 +17,7 @@ const FIELDS: &[&str] = &[
     "fallbacks",
     "retry",
     "timeout",
+    "circuit",
     "cache",
 ];
 const UNSUPPORTED: &[(&str, &str)] = &[(
@@ -24,8 +25,16 @@ const UNSUPPORTED: &[(&str, &str)] = &[(
     "guardrails are not supported by this build yet",
 )];
 const TARGET_FIELDS: &[&str] = &["provider", "model", "weight"];
-const RETRY_FIELDS: &[&str] = &["max", "backoff"];
-const TIMEOUT_FIELDS: &[&str] = &["first_byte", "total"];
+const RETRY_FIELDS: &[&str] = &["max", "backoff", "on", "fallback_on", "stream_hold"];
+const TIMEOUT_FIELDS: &[&str] = &["first_byte", "total", "idle"];
+const CIRCUIT_FIELDS: &[&str] = &[
+    "failures",
+    "error_ratio",
+    "window",
+    "min_requests",
+    "cooldown",
+    "probes",
+];
 const CACHE_FIELDS: &[&str] = &["ttl", "semantic"];
 const SEMANTIC_FIELDS: &[&str] = &["embedder", "threshold"];
 /// Similarity threshold of the semantic cache when none is given.
@@ -78,6 +87,7 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
     });
     let retry = ctx.field(map, "retry", retry).unwrap_or_default();
     let timeout = ctx.field(map, "timeout", timeout).unwrap_or_default();
+    let circuit = ctx.field(map, "circuit", circuit).unwrap_or_default();
     let cache = ctx.field(map, "cache", |ctx, value| cache(ctx, value, names));
     Some(ModelConfig {
         name: name?,
@@ -86,6 +96,7 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
         fallbacks: fallbacks.unwrap_or_default(),
         retry,
         timeout,
+        circuit,
         cache,
     })
 }
@@ -192,7 +203,59 @@ fn retry(ctx: &mut Ctx<'_>, value: &Value) -> Option<RetryConfig> {
     if let Some(backoff) = ctx.field(map, "backoff", Ctx::duration) {
         retry.backoff = backoff;
     }
+    if let Some(on) = ctx.field(map, "on", classes) {
+        retry.on = on;
+    }
+    if let Some(on) = ctx.field(map, "fallback_on", classes) {
+        retry.fallback_on = on;
+    }
+    if let Some(hold) = ctx.field(map, "stream_hold", Ctx::duration) {
+        retry.stream_hold = hold;
+    }
     Some(retry)
+}
+
+/// A list of error class names (`connect`, `timeout`, `5xx`, `429`, …).
+fn classes(ctx: &mut Ctx<'_>, value: &Value) -> Option<ClassSet> {
+    let items = ctx.list(value)?;
+    let mut found = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let class = ctx.index(index, |ctx| {
+            let text = ctx.string(item)?;
+            let class = ErrorClass::from_name(&text);
+            if class.is_none() {
+                let known: Vec<&str> = ErrorClass::ALL.iter().map(|c| c.name()).collect();
+                ctx.issue(super::ctx::unknown("error class", &text, &known, "known"));
+            }
+            class
+        });
+        found.extend(class);
+    }
+    Some(ClassSet::of(&found))
+}
+
+fn circuit(ctx: &mut Ctx<'_>, value: &Value) -> Option<CircuitConfig> {
+    let map = ctx.object(value, CIRCUIT_FIELDS, &[])?;
+    let mut c = CircuitConfig::default();
+    if let Some(v) = ctx.field(map, "failures", |ctx, value| ctx.whole(value, 1)) {
+        c.failures = v;
+    }
+    if let Some(v) = ctx.field(map, "error_ratio", Ctx::fraction) {
+        c.error_ratio = v;
+    }
+    if let Some(v) = ctx.field(map, "window", Ctx::positive_duration) {
+        c.window = v;
+    }
+    if let Some(v) = ctx.field(map, "min_requests", |ctx, value| ctx.whole(value, 1)) {
+        c.min_requests = v;
+    }
+    if let Some(v) = ctx.field(map, "cooldown", Ctx::positive_duration) {
+        c.cooldown = v;
+    }
+    if let Some(v) = ctx.field(map, "probes", |ctx, value| ctx.whole(value, 1)) {
+        c.probes = v;
+    }
+    Some(c)
 }
 
 fn timeout(ctx: &mut Ctx<'_>, value: &Value) -> Option<ModelTimeouts> {
@@ -200,6 +263,7 @@ fn timeout(ctx: &mut Ctx<'_>, value: &Value) -> Option<ModelTimeouts> {
     Some(ModelTimeouts {
         first_byte: ctx.field(map, "first_byte", Ctx::positive_duration),
         total: ctx.field(map, "total", Ctx::positive_duration),
+        idle: ctx.field(map, "idle", Ctx::positive_duration),
     })
 }
 
@@ -282,14 +346,16 @@ mod tests {
             fast.retry,
             RetryConfig {
                 max: 2,
-                backoff: Duration::from_millis(100)
+                backoff: Duration::from_millis(100),
+                ..RetryConfig::default()
             }
         );
         assert_eq!(
             fast.timeout,
             ModelTimeouts {
                 first_byte: Some(Duration::from_secs(15)),
-                total: None
+                total: None,
+                idle: None,
             }
         );
         let cache = fast.cache.as_ref().unwrap();

@@ -16,7 +16,7 @@ const FIELDS: &[&str] = &[
     "direct",
     "timeout",
 ];
-const TIMEOUT_FIELDS: &[&str] = &["connect", "first_byte", "total"];
+const TIMEOUT_FIELDS: &[&str] = &["connect", "first_byte", "total", "idle"];
 
 /// Reads `providers:`, in file order. Providers with problems are left out.
 pub(super) fn providers(ctx: &mut Ctx<'_>, value: &Value) -> Vec<ProviderConfig> {
@@ -226,6 +226,9 @@ fn timeouts(ctx: &mut Ctx<'_>, value: &Value) -> Option<Timeouts> {
     if let Some(total) = ctx.field(map, "total", Ctx::positive_duration) {
         timeouts.total = total;
     }
+    if let Some(idle) = ctx.field(map, "idle", Ctx::positive_duration) {
+        timeouts.idle = idle;
+    }
     Some(timeouts)
 }
 
@@ -305,7 +308,8 @@ providers:
             Timeouts {
                 connect: Duration::from_secs(2),
                 first_byte: Duration::from_secs(15),
-                total: Duration::from_secs(120)
+                total: Duration::from_secs(120),
+                idle: Duration::from_secs(60),
             }
         );
     }

@@ -3,7 +3,7 @@
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_types::GatewayError;
+use sluice_types::{ErrorKind, GatewayError};
 
 use super::OpenAiCodec;
 
@@ -31,14 +31,29 @@ impl ErrorEnvelope {
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
-        GatewayError::upstream_status(
-            status,
-            self.error
-                .message
-                .unwrap_or_else(|| format!("upstream returned HTTP {status}")),
-            self.error.kind,
-            code,
-        )
+        let message = self
+            .error
+            .message
+            .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
+        let kind = classify(status, code.as_deref(), &message);
+        GatewayError::upstream(kind, status, message, self.error.kind, code)
+    }
+}
+
+/// OpenAI-family servers report context-length and content-policy errors as plain 400s;
+/// the code (OpenAI, Azure, vLLM) or the message (others) tells them apart.
+fn classify(status: u16, code: Option<&str>, message: &str) -> ErrorKind {
+    if status != 400 {
+        return ErrorKind::UpstreamStatus;
+    }
+    let lower = message.to_ascii_lowercase();
+    match code {
+        Some("context_length_exceeded" | "string_above_max_length") => ErrorKind::ContextLength,
+        Some("content_filter" | "content_policy_violation") => ErrorKind::ContentFilter,
+        _ if lower.contains("maximum context length") || lower.contains("context window") => {
+            ErrorKind::ContextLength
+        }
+        _ => ErrorKind::UpstreamStatus,
     }
 }
 

@@ -22,6 +22,7 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
             connect: Duration::from_secs(1),
             first_byte: Duration::from_secs(1),
             total: Duration::from_secs(1),
+            idle: Duration::from_secs(1),
         },
     }
 }
@@ -127,4 +128,39 @@ fn error_bodies_keep_status_and_message() {
     let e = codec.decode_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
     assert_eq!(e.status(), 502);
     assert!(e.message().contains("<html>bad gateway</html>"));
+}
+
+#[test]
+fn context_length_and_content_filter_are_recognised() {
+    let codec = OpenAiCodec::for_config(&provider(
+        ProviderKind::OpenAiCompatible(Preset::Generic),
+        "http://x/v1",
+    ));
+    let e = codec.decode_error(
+        StatusCode::BAD_REQUEST,
+        br#"{"error":{"message":"This model's maximum context length is 8192 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}"#,
+    );
+    assert_eq!(
+        (e.kind(), e.status(), e.code()),
+        (
+            ErrorKind::ContextLength,
+            400,
+            Some("context_length_exceeded")
+        )
+    );
+    let e = codec.decode_error(
+        StatusCode::BAD_REQUEST,
+        br#"{"error":{"message":"Input exceeds the context window"}}"#,
+    );
+    assert_eq!(e.kind(), ErrorKind::ContextLength);
+    let e = codec.decode_error(
+        StatusCode::BAD_REQUEST,
+        br#"{"error":{"message":"flagged","code":"content_filter"}}"#,
+    );
+    assert_eq!(e.kind(), ErrorKind::ContentFilter);
+    let e = codec.decode_error(
+        StatusCode::BAD_REQUEST,
+        br#"{"error":{"message":"bad temperature"}}"#,
+    );
+    assert_eq!(e.kind(), ErrorKind::UpstreamStatus);
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sluice_config::{RetryConfig, Strategy, Timeouts};
+use sluice_config::{CircuitConfig, RetryConfig, Strategy, Timeouts};
 use sluice_providers::{CallCx, ChunkStream, ForwardRequest, Provider, Target, UpstreamBody};
 use sluice_types::{ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 
@@ -82,10 +82,12 @@ fn slot(model: &str, p: Arc<Flaky>) -> TargetSlot {
                 connect: d,
                 first_byte: d,
                 total: d,
+                idle: d,
             },
         },
         p,
         1,
+        CircuitConfig::default(),
     )
 }
 
@@ -117,6 +119,7 @@ async fn retries_then_succeeds_on_the_next_target() {
         RetryConfig {
             max: 2,
             backoff: Duration::from_millis(100),
+            ..RetryConfig::default()
         },
     );
     let r = router(vec![g]);
@@ -142,6 +145,7 @@ async fn client_errors_are_not_retried() {
         RetryConfig {
             max: 3,
             backoff: Duration::from_millis(1),
+            ..RetryConfig::default()
         },
     );
     let r = router(vec![g]);
@@ -168,6 +172,7 @@ async fn falls_back_when_every_target_failed_and_reports_all_failures() {
         RetryConfig {
             max: 1,
             backoff: Duration::from_millis(1),
+            ..RetryConfig::default()
         },
     );
     let b = flaky(10, ErrorKind::UpstreamConnect);
@@ -179,6 +184,7 @@ async fn falls_back_when_every_target_failed_and_reports_all_failures() {
         RetryConfig {
             max: 0,
             backoff: Duration::ZERO,
+            ..RetryConfig::default()
         },
     );
     let r = router(vec![g1, g2]);
@@ -207,6 +213,7 @@ async fn falls_back_when_every_target_failed_and_reports_all_failures() {
         RetryConfig {
             max: 0,
             backoff: Duration::ZERO,
+            ..RetryConfig::default()
         },
     );
     let g2 = ModelGroup::new(
@@ -217,6 +224,7 @@ async fn falls_back_when_every_target_failed_and_reports_all_failures() {
         RetryConfig {
             max: 0,
             backoff: Duration::ZERO,
+            ..RetryConfig::default()
         },
     );
     let r = router(vec![g1, g2]);
@@ -240,5 +248,158 @@ fn backoff_is_jittered_below_the_cap_and_honours_retry_after() {
     assert!(
         super::backoff(Duration::from_millis(1), 1, Some(Duration::from_secs(2)))
             >= Duration::from_secs(2)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn context_length_is_not_retried_but_falls_back_to_the_bigger_model() {
+    let small = flaky(10, ErrorKind::ContextLength);
+    let big = flaky(0, ErrorKind::ContextLength);
+    let g1 = ModelGroup::new(
+        "small".into(),
+        Strategy::Ordered,
+        vec![slot("s", small.clone())],
+        vec!["big".into()],
+        RetryConfig {
+            max: 3,
+            ..RetryConfig::default()
+        },
+    );
+    let g2 = ModelGroup::new(
+        "big".into(),
+        Strategy::Ordered,
+        vec![slot("b", big.clone())],
+        vec![],
+        RetryConfig::default(),
+    );
+    let r = router(vec![g1, g2]);
+    let out = r
+        .run(
+            r.resolve("small").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.target.model.as_ref(), out.attempts), ("b", 2));
+    assert_eq!(
+        small.calls.load(Ordering::SeqCst),
+        1,
+        "context-length is never retried on the same model"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_classes_are_configurable() {
+    let a = flaky(1, ErrorKind::UpstreamTimeout);
+    let only_5xx = sluice_types::ClassSet::of(&[sluice_types::ErrorClass::Server]);
+    let g = ModelGroup::new(
+        "m".into(),
+        Strategy::Ordered,
+        vec![slot("a", a.clone())],
+        vec![],
+        RetryConfig {
+            max: 2,
+            on: only_5xx,
+            ..RetryConfig::default()
+        },
+    );
+    let r = router(vec![g]);
+    let err = r
+        .run(
+            r.resolve("m").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UpstreamTimeout);
+    assert_eq!(
+        a.calls.load(Ordering::SeqCst),
+        1,
+        "timeouts are not in retry.on"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_circuit_skips_the_target_until_the_cooldown_ends() {
+    let bad = flaky(3, ErrorKind::UpstreamConnect);
+    let good = flaky(0, ErrorKind::UpstreamConnect);
+    let circuit = CircuitConfig {
+        failures: 3,
+        cooldown: Duration::from_secs(30),
+        ..CircuitConfig::default()
+    };
+    let mk = |model: &str, p: Arc<Flaky>| {
+        let d = Duration::from_secs(5);
+        TargetSlot::new(
+            Target {
+                provider: "p".into(),
+                model: model.into(),
+                timeouts: Timeouts {
+                    connect: d,
+                    first_byte: d,
+                    total: d,
+                    idle: d,
+                },
+            },
+            p,
+            1,
+            circuit,
+        )
+    };
+    let g = ModelGroup::new(
+        "m".into(),
+        Strategy::Ordered,
+        vec![mk("bad", bad.clone()), mk("good", good.clone())],
+        vec![],
+        RetryConfig {
+            max: 1,
+            backoff: Duration::from_millis(1),
+            ..RetryConfig::default()
+        },
+    );
+    let r = router(vec![g]);
+    for _ in 0..3 {
+        let out = r
+            .run(
+                r.resolve("m").unwrap(),
+                &Chat(ChatRequest::default()),
+                &cx(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.target.model.as_ref(), "good");
+    }
+    assert_eq!(bad.calls.load(Ordering::SeqCst), 3);
+    // Open now: requests go straight to the healthy target.
+    let out = r
+        .run(
+            r.resolve("m").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.target.model.as_ref(), out.attempts), ("good", 1));
+    assert_eq!(bad.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        r.resolve("m").unwrap().slots[0].health().circuit,
+        crate::CircuitState::Open
+    );
+    // After the cooldown one probe goes through; the target has recovered, so it closes.
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let out = r
+        .run(
+            r.resolve("m").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.target.model.as_ref(), "bad");
+    assert_eq!(
+        r.resolve("m").unwrap().slots[0].health().circuit,
+        crate::CircuitState::Closed
     );
 }

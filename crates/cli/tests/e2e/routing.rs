@@ -1,0 +1,220 @@
+//! Routing and reliability through the real binary: retries by error class, fallbacks,
+//! circuit breakers, stream idle timeouts, and the attempt counts each upstream saw.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice_testkit::{Behavior, MockUpstream};
+
+use crate::harness::{Sluice, get, post_json, read_events, send_streaming};
+
+fn hi() -> Value {
+    json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// Two providers `a` and `b`, and model `m` built from `model_yaml` (indented as a list item body).
+fn two_upstreams(a: &MockUpstream, b: &MockUpstream, model_yaml: &str) -> Sluice {
+    Sluice::start(&format!(
+        r#"
+providers:
+  a: {{ kind: openai-compatible, base_url: "{}" }}
+  b: {{ kind: openai-compatible, base_url: "{}" }}
+models:
+{model_yaml}
+"#,
+        a.base_url(),
+        b.base_url()
+    ))
+}
+
+/// A 429 with `Retry-After: 1` is retried no sooner than the upstream asked.
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    targets: [ { provider: a, model: x } ]\n    retry: { max: 1, backoff: 1ms }",
+    );
+    a.push(Behavior::rate_limited(1));
+    let started = Instant::now();
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the retry waited for Retry-After"
+    );
+    assert_eq!(r.header("x-sluice-attempts"), Some("2"));
+    assert_eq!(a.request_count(), 2);
+}
+
+/// A context-length error is not retried on the same model but falls back to the bigger one.
+#[tokio::test]
+async fn context_length_falls_back_to_the_bigger_model() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    targets: [ { provider: a, model: small } ]\n    retry: { max: 2, backoff: 1ms }\n    fallbacks: [big]\n  - name: big\n    targets: [ { provider: b, model: large } ]",
+    );
+    a.push(Behavior::openai_error(
+        400,
+        "This model's maximum context length is 8192 tokens.",
+        "invalid_request_error",
+        Some("context_length_exceeded"),
+    ));
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-sluice-model"), Some("large"));
+    assert_eq!((a.request_count(), b.request_count()), (1, 1));
+}
+
+/// Without a fallback the client gets the upstream's context-length error, classified.
+#[tokio::test]
+async fn context_length_without_fallback_is_a_400_with_its_code() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    targets: [ { provider: a, model: small } ]\n    retry: { max: 2 }",
+    );
+    a.push(Behavior::openai_error(
+        400,
+        "maximum context length exceeded",
+        "invalid_request_error",
+        None,
+    ));
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "context_length_exceeded");
+    assert_eq!(a.request_count(), 1);
+}
+
+/// When every attempt fails, the one error lists each attempt with its class and status.
+#[tokio::test]
+async fn all_targets_down_gives_one_error_listing_every_attempt() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    strategy: ordered\n    targets: [ { provider: a, model: x }, { provider: b, model: y } ]\n    retry: { max: 1, backoff: 1ms }",
+    );
+    a.push(Behavior::openai_error(
+        503,
+        "a is down",
+        "server_error",
+        None,
+    ));
+    b.push(Behavior::openai_error(
+        500,
+        "b is down",
+        "server_error",
+        None,
+    ));
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        r.header("x-sluice-attempts"),
+        None,
+        "attempt headers are for answers"
+    );
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(msg.starts_with("all 2 attempts failed"), "{msg}");
+    assert!(
+        msg.contains("a/x: 5xx 503: a is down") && msg.contains("b/y: 5xx 500: b is down"),
+        "{msg}"
+    );
+    assert_eq!((a.request_count(), b.request_count()), (1, 1));
+}
+
+/// Consecutive failures open a target's circuit: it is skipped, shown as open in the admin
+/// API, and probed again after the cooldown.
+#[tokio::test]
+async fn circuit_opens_then_recovers_after_the_cooldown() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    strategy: ordered\n    targets: [ { provider: a, model: x }, { provider: b, model: y } ]\n    retry: { max: 1, backoff: 1ms }\n    circuit: { failures: 2, cooldown: 1s }",
+    );
+    a.push_times(Behavior::openai_error(500, "boom", "server_error", None), 2);
+    for _ in 0..2 {
+        let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+        assert_eq!(r.header("x-sluice-model"), Some("y"));
+    }
+    let admin = get(&gw.url("/admin/v1/models")).await.json();
+    assert_eq!(admin["data"][0]["targets"][0]["circuit"], "open", "{admin}");
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(
+        (r.header("x-sluice-model"), r.header("x-sluice-attempts")),
+        (Some("y"), Some("1"))
+    );
+    assert_eq!(
+        a.request_count(),
+        2,
+        "an open circuit sends nothing to the target"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(
+        r.header("x-sluice-model"),
+        Some("x"),
+        "the probe after the cooldown succeeds"
+    );
+    let admin = get(&gw.url("/admin/v1/models")).await.json();
+    assert_eq!(admin["data"][0]["targets"][0]["circuit"], "closed");
+    assert_eq!((a.request_count(), b.request_count()), (3, 3));
+}
+
+/// A stream that stalls after it began ends with an idle-timeout error event, not a hang.
+#[tokio::test]
+async fn a_stalled_stream_hits_the_idle_timeout() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    targets: [ { provider: a, model: x } ]\n    timeout: { idle: 300ms }",
+    );
+    a.push(Behavior::StallMidStream { after_chunks: 2 });
+    let mut body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "one two three"}]});
+    body["stream"] = json!(true);
+    let resp = send_streaming(
+        http::Method::POST,
+        &gw.url("/v1/chat/completions"),
+        &[("content-type", "application/json")],
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let mut incoming = resp.into_body();
+    let events = read_events(&mut incoming, 3).await;
+    let last: Value = serde_json::from_str(&events[2]).unwrap();
+    let msg = last["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("idle"), "{events:?}");
+    assert_eq!(last["error"]["code"], "upstream_timeout");
+}
+
+/// A stall before the first byte times out and falls back to the next model.
+#[tokio::test]
+async fn a_stall_before_the_first_byte_falls_back() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    targets: [ { provider: a, model: x } ]\n    timeout: { first_byte: 300ms }\n    fallbacks: [backup]\n  - name: backup\n    targets: [ { provider: b, model: y } ]",
+    );
+    a.push(Behavior::Delay(Duration::from_secs(5)));
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.header("x-sluice-model"), r.header("x-sluice-attempts")),
+        (Some("y"), Some("2"))
+    );
+}
