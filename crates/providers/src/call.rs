@@ -46,6 +46,9 @@ pub struct CallCx {
     pub request_id: Arc<str>,
     /// The request's overall deadline (from `x-sluice-timeout`), if any.
     pub deadline: Option<Instant>,
+    /// Session affinity key (`x-sluice-session`, else the end user): requests with the same
+    /// key prefer the same target while it is healthy.
+    pub affinity: Option<Arc<str>>,
     upstream_nanos: Arc<AtomicU64>,
 }
 
@@ -55,6 +58,7 @@ impl CallCx {
         Self {
             request_id,
             deadline,
+            affinity: None,
             upstream_nanos: Arc::default(),
         }
     }

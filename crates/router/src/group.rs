@@ -101,6 +101,17 @@ impl TargetSlot {
     }
 }
 
+/// A stable score of `key` for `target`; the highest score wins.
+fn rendezvous(key: &str, target: &Target) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // DefaultHasher::new() has fixed keys: the same on every replica and every run.
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    target.provider.hash(&mut h);
+    target.model.hash(&mut h);
+    h.finish()
+}
+
 /// Decrements a slot's in-flight count on drop.
 pub(crate) struct InFlight<'a>(&'a TargetSlot);
 
@@ -144,9 +155,16 @@ impl ModelGroup {
         }
     }
 
-    /// The order in which this request tries the targets: the strategy's pick first, then
-    /// the others in config order.
-    pub(crate) fn order(&self) -> Vec<usize> {
+    /// The order in which this request tries the targets. With an affinity key, a stable
+    /// order for that key (rendezvous hashing), so a session keeps its target while it is
+    /// healthy and moves to the same next one when it is not; otherwise the strategy's pick
+    /// first, then the others in config order.
+    pub(crate) fn order(&self, affinity: Option<&str>) -> Vec<usize> {
+        if let Some(key) = affinity {
+            let mut order: Vec<usize> = (0..self.slots.len()).collect();
+            order.sort_by_key(|&i| std::cmp::Reverse(rendezvous(key, &self.slots[i].target)));
+            return order;
+        }
         let n = self.slots.len();
         let first = match n {
             0 => return Vec::new(),
@@ -233,9 +251,9 @@ mod tests {
     #[test]
     fn round_robin_rotates_and_tries_every_target() {
         let g = group(Strategy::RoundRobin, &[1, 1, 1]);
-        let firsts: Vec<usize> = (0..3).map(|_| g.order()[0]).collect();
+        let firsts: Vec<usize> = (0..3).map(|_| g.order(None)[0]).collect();
         assert_eq!(firsts, vec![0, 1, 2]);
-        let mut all = g.order();
+        let mut all = g.order(None);
         all.sort_unstable();
         assert_eq!(all, vec![0, 1, 2]);
     }
@@ -244,7 +262,7 @@ mod tests {
     fn weighted_follows_weights() {
         fastrand::seed(7);
         let g = group(Strategy::Weighted, &[9, 1]);
-        let zeros = (0..1000).filter(|_| g.order()[0] == 0).count();
+        let zeros = (0..1000).filter(|_| g.order(None)[0] == 0).count();
         assert!((850..=950).contains(&zeros), "{zeros}");
     }
 
@@ -254,15 +272,26 @@ mod tests {
         g.slots[0].observe(Duration::from_millis(50));
         g.slots[1].observe(Duration::from_millis(5));
         let _busy = g.slots[1].enter();
-        assert!((0..20).all(|_| g.order()[0] == 1));
+        assert!((0..20).all(|_| g.order(None)[0] == 1));
+    }
+
+    #[test]
+    fn affinity_keeps_a_session_on_one_target_and_spreads_sessions() {
+        let g = group(Strategy::RoundRobin, &[1, 1, 1, 1]);
+        let first = g.order(Some("session-1"))[0];
+        assert!((0..10).all(|_| g.order(Some("session-1"))[0] == first));
+        let spread: std::collections::HashSet<usize> = (0..40)
+            .map(|i| g.order(Some(&format!("s{i}")))[0])
+            .collect();
+        assert!(spread.len() >= 3, "{spread:?}");
     }
 
     #[test]
     fn least_latency_prefers_untried_then_fastest() {
         let g = group(Strategy::LeastLatency, &[1, 1]);
         g.slots[0].observe(Duration::from_millis(5));
-        assert_eq!(g.order()[0], 1);
+        assert_eq!(g.order(None)[0], 1);
         g.slots[1].observe(Duration::from_millis(50));
-        assert_eq!(g.order()[0], 0);
+        assert_eq!(g.order(None)[0], 0);
     }
 }

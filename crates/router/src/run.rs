@@ -89,7 +89,7 @@ impl Router {
         cx: &CallCx,
         failures: &mut Vec<(Target, GatewayError)>,
     ) -> Result<Outcome<A::Output>, GroupEnd> {
-        let order = group.order();
+        let order = group.order(cx.affinity.as_deref());
         let tries = if attempt.repeatable() {
             1 + group.retry.max as usize
         } else {

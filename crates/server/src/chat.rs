@@ -114,6 +114,12 @@ pub async fn handle(
             .into());
     }
     let group = gw.router.resolve(&req.model)?;
+    let mut call = cx.call.clone();
+    call.affinity = headers
+        .get("x-sluice-session")
+        .and_then(|v| v.to_str().ok())
+        .map(Into::into)
+        .or_else(|| req.user.as_deref().map(Into::into));
     if req.is_stream() {
         let Outcome {
             value,
@@ -127,7 +133,7 @@ pub async fn handle(
                     req: &req,
                     hold: group.retry.stream_hold,
                 },
-                &cx.call,
+                &call,
             )
             .await?;
         let mut resp = Response::new(sse::body(value, req.wants_stream_usage()));
@@ -141,7 +147,7 @@ pub async fn handle(
         stamp(h, &target, attempts);
         Ok(resp)
     } else {
-        let out = gw.router.run(group, &Complete(&req), &cx.call).await?;
+        let out = gw.router.run(group, &Complete(&req), &call).await?;
         let json = out
             .value
             .openai_json()

@@ -218,3 +218,37 @@ async fn a_stall_before_the_first_byte_falls_back() {
         (Some("y"), Some("2"))
     );
 }
+
+/// Requests of one `x-sluice-session` stick to one target; other sessions spread out.
+#[tokio::test]
+async fn a_session_sticks_to_one_target() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    strategy: round-robin\n    targets: [ { provider: a, model: x }, { provider: b, model: y } ]",
+    );
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..6 {
+        let r = crate::harness::send(
+            http::Method::POST,
+            &gw.url("/v1/chat/completions"),
+            &[
+                ("content-type", "application/json"),
+                ("x-sluice-session", "conv-42"),
+            ],
+            hi().to_string(),
+        )
+        .await;
+        seen.insert(r.header("x-sluice-model").unwrap().to_owned());
+    }
+    assert_eq!(seen.len(), 1, "one session, one target: {seen:?}");
+    // Without a session, round-robin alternates.
+    let mut models = Vec::new();
+    for _ in 0..2 {
+        let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+        models.push(r.header("x-sluice-model").unwrap().to_owned());
+    }
+    assert_ne!(models[0], models[1]);
+}
