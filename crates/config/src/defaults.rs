@@ -81,6 +81,7 @@ fn demo_model() -> ModelConfig {
         retry: RetryConfig::default(),
         timeout: ModelTimeouts::default(),
         circuit: Default::default(),
+        hedge: None,
         cache: None,
     }
 }

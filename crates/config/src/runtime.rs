@@ -238,6 +238,9 @@ pub struct ModelConfig {
     pub timeout: ModelTimeouts,
     /// Circuit breaker of each target.
     pub circuit: CircuitConfig,
+    /// Hedging: when the first attempt has not answered after this long, a second one starts
+    /// on another target and the first answer wins.
+    pub hedge: Option<Duration>,
     /// Response cache.
     pub cache: Option<CacheConfig>,
 }

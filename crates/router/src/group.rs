@@ -133,6 +133,8 @@ pub struct ModelGroup {
     pub fallbacks: Vec<String>,
     /// Retry policy.
     pub retry: RetryConfig,
+    /// Start a second attempt on another target when the first has not answered by then.
+    pub hedge: Option<Duration>,
     next: AtomicUsize,
 }
 
@@ -151,8 +153,15 @@ impl ModelGroup {
             slots,
             fallbacks,
             retry,
+            hedge: None,
             next: AtomicUsize::new(0),
         }
+    }
+
+    /// Turns on hedging after `after`.
+    pub fn with_hedge(mut self, after: Option<Duration>) -> Self {
+        self.hedge = after;
+        self
     }
 
     /// The order in which this request tries the targets. With an affinity key, a stable

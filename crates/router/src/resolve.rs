@@ -86,7 +86,8 @@ impl Router {
             slots,
             m.fallbacks.clone(),
             m.retry,
-        ))
+        )
+        .with_hedge(m.hedge))
     }
 
     /// The configured model names, in config order.

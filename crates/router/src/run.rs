@@ -8,7 +8,8 @@ use futures_util::future::BoxFuture;
 use sluice_providers::{CallCx, Provider, Target};
 use sluice_types::{ClassSet, ErrorKind, GatewayError, Origin};
 
-use crate::{ModelGroup, Router};
+use crate::circuit::Admission;
+use crate::{ModelGroup, Router, TargetSlot};
 
 /// Most groups one request may visit (itself plus fallbacks, fallbacks of fallbacks, …).
 const MAX_GROUPS: usize = 8;
@@ -127,46 +128,45 @@ impl Router {
                 }
                 tokio::time::sleep(wait).await;
             }
-            let started = Instant::now();
-            let result = {
-                let _guard = slot.enter();
-                attempt.call(slot.provider.as_ref(), &slot.target, cx).await
-            };
-            match result {
-                Ok(value) => {
-                    slot.observe(started.elapsed());
-                    slot.circuit.success(admission);
-                    let attempts = u32::try_from(failures.len() + 1).unwrap_or(u32::MAX);
-                    return Ok(Outcome {
-                        value,
-                        target: slot.target.clone(),
-                        attempts,
-                    });
-                }
-                Err(e) => {
-                    let class = e.class();
-                    tracing::debug!(
-                        provider = %slot.target.provider,
-                        model = %slot.target.model,
-                        class = class.name(),
-                        error = %e,
-                        "attempt failed"
-                    );
-                    if ClassSet::DEFAULT_RETRY.contains(class) {
-                        slot.circuit.failure(admission);
-                    } else {
-                        slot.circuit.neutral(admission);
+            let (settled, cancelled) =
+                call_hedged(group, &order, slot, admission, n, attempt, cx).await;
+            let mut last_err = None;
+            for Settled {
+                slot,
+                admission,
+                started,
+                result,
+            } in settled
+            {
+                match result {
+                    Ok(value) => {
+                        slot.observe(started.elapsed());
+                        slot.circuit.success(admission);
+                        let attempts =
+                            u32::try_from(failures.len() + 1 + cancelled).unwrap_or(u32::MAX);
+                        return Ok(Outcome {
+                            value,
+                            target: slot.target.clone(),
+                            attempts,
+                        });
                     }
-                    failures.push((slot.target.clone(), e));
-                    if attempt.repeatable() && group.retry.on.contains(class) {
-                        continue;
+                    Err(e) => {
+                        record_failure(slot, admission, &e);
+                        failures.push((slot.target.clone(), e.clone()));
+                        last_err = Some(e);
                     }
-                    return Err(if group.retry.fallback_on.contains(class) {
-                        GroupEnd::FallBack
-                    } else {
-                        GroupEnd::Stop
-                    });
                 }
+            }
+            if let Some(e) = last_err {
+                let class = e.class();
+                if attempt.repeatable() && group.retry.on.contains(class) {
+                    continue;
+                }
+                return Err(if group.retry.fallback_on.contains(class) {
+                    GroupEnd::FallBack
+                } else {
+                    GroupEnd::Stop
+                });
             }
         }
         let last = failures.last().map(|f| f.1.class());
@@ -174,6 +174,99 @@ impl Router {
             Some(class) if group.retry.fallback_on.contains(class) => GroupEnd::FallBack,
             _ => GroupEnd::Stop,
         })
+    }
+}
+
+/// One finished call on one target.
+struct Settled<'g, T> {
+    slot: &'g TargetSlot,
+    admission: Admission,
+    started: Instant,
+    result: Result<T, GatewayError>,
+}
+
+async fn call_one<'g, A: Attempt>(
+    slot: &'g TargetSlot,
+    admission: Admission,
+    attempt: &A,
+    cx: &CallCx,
+) -> Settled<'g, A::Output> {
+    let started = Instant::now();
+    let _guard = slot.enter();
+    let result = attempt.call(slot.provider.as_ref(), &slot.target, cx).await;
+    Settled {
+        slot,
+        admission,
+        started,
+        result,
+    }
+}
+
+/// Calls `slot`; on the first try of a hedged group, when no answer came within `hedge.after`,
+/// also calls the next target that admits a request, and keeps whichever answers first (the
+/// other is cancelled). Returns the finished calls in the order they finished (a success is
+/// always last) and how many were cancelled.
+async fn call_hedged<'g, A: Attempt>(
+    group: &'g ModelGroup,
+    order: &[usize],
+    slot: &'g TargetSlot,
+    admission: Admission,
+    n: usize,
+    attempt: &A,
+    cx: &CallCx,
+) -> (Vec<Settled<'g, A::Output>>, usize) {
+    let primary = call_one(slot, admission, attempt, cx);
+    let after = group.hedge.filter(|_| n == 0 && attempt.repeatable());
+    let Some(after) = after else {
+        return (vec![primary.await], 0);
+    };
+    tokio::pin!(primary);
+    tokio::select! {
+        done = &mut primary => return (vec![done], 0),
+        () = tokio::time::sleep(after) => {}
+    }
+    let second = order
+        .iter()
+        .map(|&i| &group.slots[i])
+        .filter(|s| !std::ptr::eq(*s, slot))
+        .find_map(|s| s.circuit.admit().map(|a| (s, a)));
+    let Some((slot2, admission2)) = second else {
+        return (vec![primary.await], 0);
+    };
+    tracing::debug!(model = %group.name, after = ?after, "no answer yet: hedging on a second target");
+    let secondary = call_one(slot2, admission2, attempt, cx);
+    tokio::pin!(secondary);
+    tokio::select! {
+        done = &mut primary => {
+            if done.result.is_ok() {
+                slot2.circuit.neutral(admission2);
+                return (vec![done], 1);
+            }
+            (vec![done, secondary.await], 0)
+        }
+        done = &mut secondary => {
+            if done.result.is_ok() {
+                slot.circuit.neutral(admission);
+                return (vec![done], 1);
+            }
+            (vec![done, primary.await], 0)
+        }
+    }
+}
+
+/// Books a failed call against its target's circuit (client errors say nothing about health).
+fn record_failure(slot: &TargetSlot, admission: Admission, e: &GatewayError) {
+    tracing::debug!(
+        provider = %slot.target.provider,
+        model = %slot.target.model,
+        class = e.class().name(),
+        error = %e,
+        "attempt failed"
+    );
+    if ClassSet::DEFAULT_RETRY.contains(e.class()) {
+        slot.circuit.failure(admission);
+    } else {
+        slot.circuit.neutral(admission);
     }
 }
 

@@ -252,3 +252,24 @@ async fn a_session_sticks_to_one_target() {
     }
     assert_ne!(models[0], models[1]);
 }
+
+/// With `hedge: { after: 200ms }`, a slow first target loses to a second attempt on the
+/// other target; the client gets one answer and the headers count both attempts.
+#[tokio::test]
+async fn hedging_wins_on_a_slow_first_target() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    strategy: ordered\n    targets: [ { provider: a, model: x }, { provider: b, model: y } ]\n    hedge: { after: 200ms }",
+    );
+    a.push(Behavior::Delay(Duration::from_secs(5)));
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.header("x-sluice-model"), r.header("x-sluice-attempts")),
+        (Some("y"), Some("2"))
+    );
+    assert_eq!((a.request_count(), b.request_count()), (1, 1));
+}

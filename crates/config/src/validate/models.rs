@@ -1,6 +1,7 @@
 //! The `models:` section: a list of model aliases.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_norway::{Mapping, Value};
 
@@ -18,6 +19,7 @@ const FIELDS: &[&str] = &[
     "retry",
     "timeout",
     "circuit",
+    "hedge",
     "cache",
 ];
 const UNSUPPORTED: &[(&str, &str)] = &[(
@@ -88,6 +90,7 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
     let retry = ctx.field(map, "retry", retry).unwrap_or_default();
     let timeout = ctx.field(map, "timeout", timeout).unwrap_or_default();
     let circuit = ctx.field(map, "circuit", circuit).unwrap_or_default();
+    let hedge = ctx.field(map, "hedge", hedge);
     let cache = ctx.field(map, "cache", |ctx, value| cache(ctx, value, names));
     Some(ModelConfig {
         name: name?,
@@ -97,6 +100,7 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
         retry,
         timeout,
         circuit,
+        hedge,
         cache,
     })
 }
@@ -232,6 +236,12 @@ fn classes(ctx: &mut Ctx<'_>, value: &Value) -> Option<ClassSet> {
         found.extend(class);
     }
     Some(ClassSet::of(&found))
+}
+
+/// `hedge: { after: 2s }`.
+fn hedge(ctx: &mut Ctx<'_>, value: &Value) -> Option<Duration> {
+    let map = ctx.object(value, &["after"], &[])?;
+    ctx.required(map, "after", Ctx::positive_duration)
 }
 
 fn circuit(ctx: &mut Ctx<'_>, value: &Value) -> Option<CircuitConfig> {

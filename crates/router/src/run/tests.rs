@@ -403,3 +403,129 @@ async fn an_open_circuit_skips_the_target_until_the_cooldown_ends() {
         crate::CircuitState::Closed
     );
 }
+
+/// A provider that answers after a fixed delay (tokio time, so tests can pause it).
+struct Slow {
+    delay: Duration,
+    calls: AtomicU32,
+    finished: AtomicU32,
+}
+
+impl Provider for Slow {
+    fn chat<'a>(
+        &'a self,
+        _: &'a ChatRequest,
+        t: &'a Target,
+        _: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            self.finished.fetch_add(1, Ordering::SeqCst);
+            Ok(ChatResponse {
+                model: t.model.to_string(),
+                ..Default::default()
+            })
+        })
+    }
+    fn chat_stream<'a>(
+        &'a self,
+        _: &'a ChatRequest,
+        _: &'a Target,
+        _: &'a CallCx,
+    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
+        Box::pin(async { Err(GatewayError::internal("unused")) })
+    }
+    fn forward<'a>(
+        &'a self,
+        _: ForwardRequest,
+        _: &'a CallCx,
+    ) -> BoxFuture<'a, Result<http::Response<UpstreamBody>, GatewayError>> {
+        Box::pin(async { Err(GatewayError::internal("unused")) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedging_wins_on_the_fast_target_and_cancels_the_slow_one() {
+    let slow = Arc::new(Slow {
+        delay: Duration::from_secs(10),
+        calls: AtomicU32::new(0),
+        finished: AtomicU32::new(0),
+    });
+    let fast = Arc::new(Slow {
+        delay: Duration::from_millis(100),
+        calls: AtomicU32::new(0),
+        finished: AtomicU32::new(0),
+    });
+    let d = Duration::from_secs(60);
+    let mk = |model: &str, p: Arc<Slow>| {
+        TargetSlot::new(
+            Target {
+                provider: "p".into(),
+                model: model.into(),
+                timeouts: Timeouts {
+                    connect: d,
+                    first_byte: d,
+                    total: d,
+                    idle: d,
+                },
+            },
+            p,
+            1,
+            CircuitConfig::default(),
+        )
+    };
+    let g = ModelGroup::new(
+        "m".into(),
+        Strategy::Ordered,
+        vec![mk("slow", slow.clone()), mk("fast", fast.clone())],
+        vec![],
+        RetryConfig::default(),
+    )
+    .with_hedge(Some(Duration::from_secs(1)));
+    let r = router(vec![g]);
+    let started = tokio::time::Instant::now();
+    let out = r
+        .run(
+            r.resolve("m").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.target.model.as_ref(), out.attempts), ("fast", 2));
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(1100),
+        "hedge after 1s, answer 100ms later"
+    );
+    assert_eq!(
+        (
+            slow.calls.load(Ordering::SeqCst),
+            slow.finished.load(Ordering::SeqCst)
+        ),
+        (1, 0),
+        "the slow call was cancelled"
+    );
+
+    // A group whose first target answers before the hedge delay makes no second call.
+    let g = ModelGroup::new(
+        "quick".into(),
+        Strategy::Ordered,
+        vec![mk("fast", fast.clone()), mk("slow", slow.clone())],
+        vec![],
+        RetryConfig::default(),
+    )
+    .with_hedge(Some(Duration::from_secs(1)));
+    let r = router(vec![g]);
+    let out = r
+        .run(
+            r.resolve("quick").unwrap(),
+            &Chat(ChatRequest::default()),
+            &cx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.target.model.as_ref(), out.attempts), ("fast", 1));
+    assert_eq!(slow.calls.load(Ordering::SeqCst), 1);
+}
