@@ -80,6 +80,7 @@ fn demo_model() -> ModelConfig {
         fallbacks: Vec::new(),
         retry: RetryConfig::default(),
         timeout: ModelTimeouts::default(),
+        split: Vec::new(),
         circuit: Default::default(),
         hedge: None,
         cache: None,

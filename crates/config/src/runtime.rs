@@ -145,6 +145,15 @@ pub struct TargetConfig {
     pub weight: u32,
 }
 
+/// One variant of an A/B split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitVariant {
+    /// The model (with targets) that serves this variant.
+    pub model: String,
+    /// Relative share of traffic.
+    pub weight: u32,
+}
+
 /// Retry policy of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryConfig {
@@ -228,8 +237,11 @@ pub struct ModelConfig {
     pub name: String,
     /// How a target is picked.
     pub strategy: Strategy,
-    /// The upstreams, at least one.
+    /// The upstreams; at least one unless the model is an A/B `split`.
     pub targets: Vec<TargetConfig>,
+    /// An A/B split over other models instead of targets: each request goes to one variant,
+    /// sticky per user or key.
+    pub split: Vec<SplitVariant>,
     /// Other model names tried in order when every target failed.
     pub fallbacks: Vec<String>,
     /// Retry policy.

@@ -16,5 +16,5 @@ mod run;
 
 pub use circuit::CircuitState;
 pub use group::{ModelGroup, TargetHealth, TargetSlot};
-pub use resolve::Router;
+pub use resolve::{Route, Router};
 pub use run::{Attempt, Outcome};

@@ -16,9 +16,45 @@ struct ProviderEntry {
     provider: Arc<dyn Provider>,
 }
 
+/// An A/B split: variants (model names) with cumulative weights.
+struct Split {
+    variants: Vec<(String, u64)>,
+    total: u64,
+}
+
+impl Split {
+    /// The variant for `sticky` (the same key always gets the same variant), or a random one.
+    fn pick(&self, name: &str, sticky: Option<&str>) -> &str {
+        use std::hash::{Hash, Hasher};
+        let roll = match sticky {
+            Some(key) => {
+                // DefaultHasher::new() has fixed keys: the same assignment on every replica.
+                let mut h = std::hash::DefaultHasher::new();
+                (name, key).hash(&mut h);
+                h.finish() % self.total.max(1)
+            }
+            None => fastrand::u64(0..self.total.max(1)),
+        };
+        self.variants
+            .iter()
+            .find(|(_, upto)| roll < *upto)
+            .or(self.variants.last())
+            .map_or("", |(v, _)| v.as_str())
+    }
+}
+
+/// Where a request goes: the group, and the A/B variant when the name was a split.
+pub struct Route {
+    /// The group that serves the request.
+    pub group: Arc<ModelGroup>,
+    /// The split's variant (a model name), when the requested name was a split.
+    pub variant: Option<String>,
+}
+
 /// Every configured model group and provider.
 pub struct Router {
     groups: HashMap<String, Arc<ModelGroup>>,
+    splits: HashMap<String, Split>,
     /// Model names in config order, for listings.
     names: Vec<String>,
     providers: HashMap<String, ProviderEntry>,
@@ -40,13 +76,44 @@ impl Router {
         }
         let mut router = Self {
             groups: HashMap::new(),
+            splits: HashMap::new(),
             names: Vec::new(),
             providers,
         };
         for m in &config.models {
-            let group = router.group_for(m)?;
             router.names.push(m.name.clone());
-            router.groups.insert(m.name.clone(), Arc::new(group));
+            if m.split.is_empty() {
+                let group = router.group_for(m)?;
+                router.groups.insert(m.name.clone(), Arc::new(group));
+                continue;
+            }
+            let mut upto = 0u64;
+            let variants = m
+                .split
+                .iter()
+                .map(|v| {
+                    upto += u64::from(v.weight);
+                    (v.model.clone(), upto)
+                })
+                .collect();
+            router.splits.insert(
+                m.name.clone(),
+                Split {
+                    variants,
+                    total: upto,
+                },
+            );
+        }
+        for (name, split) in &router.splits {
+            if let Some((bad, _)) = split
+                .variants
+                .iter()
+                .find(|(v, _)| !router.groups.contains_key(v))
+            {
+                return Err(GatewayError::internal(format!(
+                    "model {name}: split variant {bad} must be a model with targets"
+                )));
+            }
         }
         Ok(router)
     }
@@ -122,6 +189,25 @@ impl Router {
             target(&e.config.name, "", e.config.timeouts),
             e.provider.clone(),
         ))
+    }
+
+    /// Routes what a client sent as `model`: a split picks its variant, sticky by `sticky`
+    /// (the user or key); anything else resolves as [`Router::resolve`] does.
+    pub fn route(&self, name: &str, sticky: Option<&str>) -> Result<Route, GatewayError> {
+        if let Some(split) = self.splits.get(name) {
+            let variant = split.pick(name, sticky);
+            let group = self.groups.get(variant).cloned().ok_or_else(|| {
+                GatewayError::internal(format!("split {name}: no model {variant}"))
+            })?;
+            return Ok(Route {
+                group,
+                variant: Some(variant.to_owned()),
+            });
+        }
+        Ok(Route {
+            group: self.resolve(name)?,
+            variant: None,
+        })
     }
 
     /// Resolves what a client sent as `model`: an alias, or `provider/model` for a provider
@@ -203,16 +289,37 @@ impl Router {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::Split;
+
+    #[test]
+    fn splits_are_sticky_per_key_and_follow_weights() {
+        let split = Split {
+            variants: vec![("a".into(), 90), ("b".into(), 100)],
+            total: 100,
+        };
+        let first = split.pick("exp", Some("user-1"));
+        assert!((0..20).all(|_| split.pick("exp", Some("user-1")) == first));
+        let b = (0..2000)
+            .filter(|i| split.pick("exp", Some(&format!("u{i}"))) == "b")
+            .count();
+        assert!((120..=280).contains(&b), "about 10% of users get b: {b}");
+    }
+}
+
+#[cfg(test)]
 impl Router {
     /// A router over ready-made groups, for tests.
     pub(crate) fn for_tests(groups: Vec<ModelGroup>) -> Self {
         let names = groups.iter().map(|g| g.name.clone()).collect();
+        let splits = HashMap::new();
         let groups = groups
             .into_iter()
             .map(|g| (g.name.clone(), Arc::new(g)))
             .collect();
         Self {
             groups,
+            splits,
             names,
             providers: HashMap::new(),
         }

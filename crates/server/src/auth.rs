@@ -37,7 +37,7 @@ pub async fn require_key(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
 }
 
 /// The key a client presented, in any of the accepted headers.
-fn presented_key(h: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(h: &HeaderMap) -> Option<&str> {
     if let Some(v) = h
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
+use crate::auth::presented_key;
 use crate::body::{parse_json, read_limited};
 use crate::{ApiError, Gateway, RequestCx, sse};
 
@@ -113,7 +114,14 @@ pub async fn handle(
             .with_param("model")
             .into());
     }
-    let group = gw.router.resolve(&req.model)?;
+    let user = headers
+        .get("x-sluice-user")
+        .and_then(|v| v.to_str().ok())
+        .or(req.user.as_deref());
+    let route = gw
+        .router
+        .route(&req.model, user.or_else(|| presented_key(&headers)))?;
+    let group = route.group;
     let mut call = cx.call.clone();
     call.affinity = headers
         .get("x-sluice-session")
@@ -145,6 +153,7 @@ pub async fn handle(
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         stamp(h, &target, attempts);
+        stamp_variant(h, route.variant.as_deref());
         Ok(resp)
     } else {
         let out = gw.router.run(group, &Complete(&req), &call).await?;
@@ -161,7 +170,15 @@ pub async fn handle(
         )
             .into_response();
         stamp(resp.headers_mut(), &out.target, out.attempts);
+        stamp_variant(resp.headers_mut(), route.variant.as_deref());
         Ok(resp)
+    }
+}
+
+/// Names the A/B variant that served the request, when the model was a split.
+pub(crate) fn stamp_variant(h: &mut HeaderMap, variant: Option<&str>) {
+    if let Some(v) = variant.and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert("x-sluice-variant", v);
     }
 }
 

@@ -28,6 +28,6 @@ pub async fn retrieve(
     State(gw): State<Arc<Gateway>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let group = gw.router.resolve(&id)?;
-    Ok(Json(model_object(&group.name)))
+    gw.router.route(&id, None)?;
+    Ok(Json(model_object(&id)))
 }

@@ -21,8 +21,9 @@ use sluice_providers::{CallCx, ForwardRequest, Provider, Target, UpstreamBody, b
 use sluice_router::{Attempt, Outcome};
 use sluice_types::{ErrorKind, GatewayError, Origin};
 
+use crate::auth::presented_key;
 use crate::body::{parse_json, read_limited};
-use crate::chat::stamp;
+use crate::chat::{stamp, stamp_variant};
 use crate::{ApiError, Gateway, RequestCx};
 
 /// Client headers forwarded upstream. Credentials and hop-by-hop headers never are.
@@ -94,7 +95,14 @@ pub async fn handle(
         let headers = forwarded_headers(&parts.headers, false);
         match obj.get("model") {
             Some(Value::String(model)) => {
-                let group = gw.router.resolve(model)?;
+                let user = parts
+                    .headers
+                    .get("x-sluice-user")
+                    .and_then(|v| v.to_str().ok());
+                let sticky = user.or_else(|| obj.get("user").and_then(Value::as_str));
+                let route = gw
+                    .router
+                    .route(model, sticky.or_else(|| presented_key(&parts.headers)))?;
                 let attempt = JsonForward {
                     method: parts.method,
                     path,
@@ -102,8 +110,10 @@ pub async fn handle(
                     headers,
                     body: obj,
                 };
-                let out = gw.router.run(group, &attempt, &cx.call).await?;
-                return Ok(relay(out));
+                let out = gw.router.run(route.group, &attempt, &cx.call).await?;
+                let mut resp = relay(out);
+                stamp_variant(resp.headers_mut(), route.variant.as_deref());
+                return Ok(resp);
             }
             Some(_) => {
                 return Err(GatewayError::invalid_request("`model` must be a string")

@@ -273,3 +273,41 @@ async fn hedging_wins_on_a_slow_first_target() {
     );
     assert_eq!((a.request_count(), b.request_count()), (1, 1));
 }
+
+/// An A/B split sends each user to one variant, always the same, and says which.
+#[tokio::test]
+async fn an_ab_split_is_sticky_per_user() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    split: [ { model: control, weight: 1 }, { model: treatment, weight: 1 } ]\n  - name: control\n    targets: [ { provider: a, model: x } ]\n  - name: treatment\n    targets: [ { provider: b, model: y } ]",
+    );
+    let ask = |user: String| {
+        let url = gw.url("/v1/chat/completions");
+        async move {
+            let body = json!({"model": "m", "user": user, "messages": [{"role": "user", "content": "hi"}]});
+            let r = post_json(&url, &body).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            (
+                r.header("x-sluice-variant").unwrap().to_owned(),
+                r.header("x-sluice-model").unwrap().to_owned(),
+            )
+        }
+    };
+    let first = ask("user-7".into()).await;
+    for _ in 0..5 {
+        assert_eq!(ask("user-7".into()).await, first, "one user, one variant");
+    }
+    let mut variants = std::collections::HashSet::new();
+    for i in 0..30 {
+        let (variant, model) = ask(format!("u{i}")).await;
+        assert_eq!(model, if variant == "control" { "x" } else { "y" });
+        variants.insert(variant);
+    }
+    assert_eq!(variants.len(), 2, "users are spread over both variants");
+    assert_eq!(a.request_count() + b.request_count(), 36);
+    let models = get(&gw.url("/v1/models/m")).await;
+    assert_eq!(models.status, 200);
+}

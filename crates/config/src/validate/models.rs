@@ -8,7 +8,7 @@ use serde_norway::{Mapping, Value};
 use super::ctx::{Ctx, closest};
 use crate::runtime::{
     CacheConfig, CircuitConfig, ClassSet, ErrorClass, ModelConfig, ModelTimeouts, RetryConfig,
-    SemanticCacheConfig, Strategy, TargetConfig,
+    SemanticCacheConfig, SplitVariant, Strategy, TargetConfig,
 };
 
 const FIELDS: &[&str] = &[
@@ -20,6 +20,7 @@ const FIELDS: &[&str] = &[
     "timeout",
     "circuit",
     "hedge",
+    "split",
     "cache",
 ];
 const UNSUPPORTED: &[(&str, &str)] = &[(
@@ -83,7 +84,17 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
     let map = ctx.object(value, FIELDS, UNSUPPORTED)?;
     let name = ctx.required(map, "name", Ctx::non_empty);
     let strategy = ctx.field(map, "strategy", strategy).unwrap_or_default();
-    let targets = ctx.required(map, "targets", |ctx, value| targets(ctx, value, names));
+    let split = ctx.field(map, "split", |ctx, value| {
+        split(ctx, value, name.as_deref(), names)
+    });
+    let targets = match (&split, map.get("targets")) {
+        (Some(_), None) => Some(Vec::new()),
+        (Some(_), Some(_)) => {
+            ctx.issue_at("split", "a model has either targets or a split, not both");
+            None
+        }
+        (None, _) => ctx.required(map, "targets", |ctx, value| targets(ctx, value, names)),
+    };
     let fallbacks = ctx.field(map, "fallbacks", |ctx, value| {
         fallbacks(ctx, value, name.as_deref(), names)
     });
@@ -99,6 +110,7 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
         fallbacks: fallbacks.unwrap_or_default(),
         retry,
         timeout,
+        split: split.unwrap_or_default(),
         circuit,
         hedge,
         cache,
@@ -236,6 +248,47 @@ fn classes(ctx: &mut Ctx<'_>, value: &Value) -> Option<ClassSet> {
         found.extend(class);
     }
     Some(ClassSet::of(&found))
+}
+
+/// `split: [ { model, weight } ]`: variants are other models of the file.
+fn split(
+    ctx: &mut Ctx<'_>,
+    value: &Value,
+    this: Option<&str>,
+    names: &Names<'_>,
+) -> Option<Vec<SplitVariant>> {
+    let items = ctx.list(value)?;
+    if items.len() < 2 {
+        ctx.issue("a split needs at least two variants");
+        return None;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (index, item) in items.iter().enumerate() {
+        let variant = ctx.index(index, |ctx| {
+            let map = ctx.object(item, &["model", "weight"], &[])?;
+            let model = ctx.required(map, "model", |ctx, value| {
+                let name = ctx.non_empty(value)?;
+                if Some(name.as_str()) == this {
+                    ctx.issue(format!("model \"{name}\" cannot split to itself"));
+                    return None;
+                }
+                model_ref(ctx, name, names)
+            });
+            let weight = ctx
+                .field(map, "weight", |ctx, value| ctx.whole(value, 1))
+                .unwrap_or(1);
+            Some(SplitVariant {
+                model: model?,
+                weight,
+            })
+        });
+        match variant {
+            Some(v) => out.push(v),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `hedge: { after: 2s }`.
