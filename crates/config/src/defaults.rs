@@ -51,6 +51,7 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
         redis: None,
         providers,
         models: vec![demo_model()],
+        routing: Vec::new(),
     }
 }
 

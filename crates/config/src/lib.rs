@@ -28,8 +28,8 @@ pub use error::{ConfigErrors, ConfigIssue};
 pub use runtime::{
     CacheConfig, CircuitConfig, ClassSet, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE, ErrorClass, ModelConfig,
-    ModelTimeouts, Preset, ProviderConfig, ProviderKind, RetryConfig, SemanticCacheConfig,
-    ServerConfig, Strategy, TargetConfig, Timeouts,
+    ModelTimeouts, Preset, ProviderConfig, ProviderKind, RetryConfig, RoutingRule, RuleCondition,
+    SemanticCacheConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
 };
 pub use validate::parse_str;
 

@@ -19,6 +19,38 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// Model aliases, in file order.
     pub models: Vec<ModelConfig>,
+    /// Routing rules, evaluated in order; the first that matches picks the model.
+    pub routing: Vec<RoutingRule>,
+}
+
+/// One routing rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingRule {
+    /// The rule's name (`routing[i]` when none is given), reported in `x-sluice-rule`.
+    pub name: String,
+    /// Every condition must hold.
+    pub when: RuleCondition,
+    /// The model the request goes to.
+    pub then: String,
+}
+
+/// The conditions of a routing rule; absent ones always hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleCondition {
+    /// The model name the client sent.
+    pub model: Option<String>,
+    /// Request headers that must have these values (names compared case-insensitively).
+    pub headers: Vec<(String, String)>,
+    /// `x-sluice-tags` entries that must have these values.
+    pub tags: Vec<(String, String)>,
+    /// Whether the request streams.
+    pub stream: Option<bool>,
+    /// Whether any message has an image part.
+    pub has_images: Option<bool>,
+    /// Whether the request offers tools.
+    pub has_tools: Option<bool>,
+    /// The estimated prompt tokens exceed this.
+    pub prompt_tokens_over: Option<u64>,
 }
 
 /// `server:` section.

@@ -12,9 +12,11 @@
 mod circuit;
 mod group;
 mod resolve;
+mod rules;
 mod run;
 
 pub use circuit::CircuitState;
 pub use group::{ModelGroup, TargetHealth, TargetSlot};
 pub use resolve::{Route, Router};
+pub use rules::RequestFacts;
 pub use run::{Attempt, Outcome};

@@ -55,6 +55,7 @@ pub struct Route {
 pub struct Router {
     groups: HashMap<String, Arc<ModelGroup>>,
     splits: HashMap<String, Split>,
+    rules: Vec<sluice_config::RoutingRule>,
     /// Model names in config order, for listings.
     names: Vec<String>,
     providers: HashMap<String, ProviderEntry>,
@@ -77,6 +78,7 @@ impl Router {
         let mut router = Self {
             groups: HashMap::new(),
             splits: HashMap::new(),
+            rules: config.routing.clone(),
             names: Vec::new(),
             providers,
         };
@@ -189,6 +191,11 @@ impl Router {
             target(&e.config.name, "", e.config.timeouts),
             e.provider.clone(),
         ))
+    }
+
+    /// The routing rule that fires for a request, if any: its name and the model it picks.
+    pub fn rule_for(&self, facts: &crate::RequestFacts<'_>) -> Option<(&str, &str)> {
+        crate::rules::first_match(&self.rules, facts).map(|r| (r.name.as_str(), r.then.as_str()))
     }
 
     /// Routes what a client sent as `model`: a split picks its variant, sticky by `sticky`
@@ -320,6 +327,7 @@ impl Router {
         Self {
             groups,
             splits,
+            rules: Vec::new(),
             names,
             providers: HashMap::new(),
         }

@@ -17,7 +17,7 @@ use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::auth::presented_key;
 use crate::body::{parse_json, read_limited};
-use crate::{ApiError, Gateway, RequestCx, sse};
+use crate::{ApiError, Gateway, RequestCx, facts, sse};
 
 /// One non-streaming chat call.
 struct Complete<'r>(&'r ChatRequest);
@@ -118,9 +118,11 @@ pub async fn handle(
         .get("x-sluice-user")
         .and_then(|v| v.to_str().ok())
         .or(req.user.as_deref());
+    let tags = facts::tags(&headers)?;
+    let (model, rule) = facts::apply_rules(&gw.router, &req, &headers, &tags);
     let route = gw
         .router
-        .route(&req.model, user.or_else(|| presented_key(&headers)))?;
+        .route(&model, user.or_else(|| presented_key(&headers)))?;
     let group = route.group;
     let mut call = cx.call.clone();
     call.affinity = headers
@@ -154,6 +156,7 @@ pub async fn handle(
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         stamp(h, &target, attempts);
         stamp_variant(h, route.variant.as_deref());
+        stamp_rule(h, rule.as_deref());
         Ok(resp)
     } else {
         let out = gw.router.run(group, &Complete(&req), &call).await?;
@@ -171,7 +174,15 @@ pub async fn handle(
             .into_response();
         stamp(resp.headers_mut(), &out.target, out.attempts);
         stamp_variant(resp.headers_mut(), route.variant.as_deref());
+        stamp_rule(resp.headers_mut(), rule.as_deref());
         Ok(resp)
+    }
+}
+
+/// Names the routing rule that chose the model, when one fired.
+fn stamp_rule(h: &mut HeaderMap, rule: Option<&str>) {
+    if let Some(v) = rule.and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert("x-sluice-rule", v);
     }
 }
 

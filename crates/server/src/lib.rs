@@ -15,6 +15,7 @@ mod body;
 mod chat;
 mod context;
 mod error;
+mod facts;
 mod models;
 mod passthrough;
 mod sse;

@@ -87,6 +87,32 @@ impl ChatRequest {
         self.stream.unwrap_or(false)
     }
 
+    /// A rough prompt size for routing decisions: four characters per token of every text
+    /// part, plus a few tokens per message. Not for billing.
+    pub fn estimated_prompt_tokens(&self) -> u64 {
+        let chars: usize = self
+            .messages
+            .iter()
+            .map(|m| match &m.content {
+                Some(Content::Text(t)) => t.len(),
+                Some(Content::Parts(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.text.as_ref())
+                    .map(String::len)
+                    .sum(),
+                None => 0,
+            })
+            .sum();
+        (chars as u64).div_ceil(4) + 4 * self.messages.len() as u64
+    }
+
+    /// Whether any message carries an image part.
+    pub fn has_images(&self) -> bool {
+        self.messages.iter().any(|m| {
+            matches!(&m.content, Some(Content::Parts(parts)) if parts.iter().any(|p| p.kind == "image_url"))
+        })
+    }
+
     /// True when a streaming client asked for a final usage chunk.
     pub fn wants_stream_usage(&self) -> bool {
         self.stream_options

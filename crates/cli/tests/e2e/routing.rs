@@ -311,3 +311,54 @@ async fn an_ab_split_is_sticky_per_user() {
     let models = get(&gw.url("/v1/models/m")).await;
     assert_eq!(models.status, 200);
 }
+
+/// Routing rules send matching requests to another model and say which rule fired.
+#[tokio::test]
+async fn routing_rules_pick_the_model() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    targets: [ { provider: a, model: x } ]\n  - name: big\n    targets: [ { provider: b, model: y } ]\nrouting:\n  - name: long-prompts\n    if: { prompt_tokens_over: 500 }\n    then: big\n  - name: search-team\n    if: { header: { x-team: search }, tags: { feature: rerank } }\n    then: big",
+    );
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(
+        (r.header("x-sluice-model"), r.header("x-sluice-rule")),
+        (Some("x"), None)
+    );
+    let long =
+        json!({"model": "m", "messages": [{"role": "user", "content": "word ".repeat(1000)}]});
+    let r = post_json(&gw.url("/v1/chat/completions"), &long).await;
+    assert_eq!(
+        (r.header("x-sluice-model"), r.header("x-sluice-rule")),
+        (Some("y"), Some("long-prompts"))
+    );
+    let r = crate::harness::send(
+        http::Method::POST,
+        &gw.url("/v1/chat/completions"),
+        &[
+            ("content-type", "application/json"),
+            ("x-team", "search"),
+            ("x-sluice-tags", r#"{"feature":"rerank"}"#),
+        ],
+        hi().to_string(),
+    )
+    .await;
+    assert_eq!(
+        (r.header("x-sluice-model"), r.header("x-sluice-rule")),
+        (Some("y"), Some("search-team"))
+    );
+    let r = crate::harness::send(
+        http::Method::POST,
+        &gw.url("/v1/chat/completions"),
+        &[
+            ("content-type", "application/json"),
+            ("x-sluice-tags", "not json"),
+        ],
+        hi().to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["param"], "x-sluice-tags");
+}

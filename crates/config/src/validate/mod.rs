@@ -7,6 +7,7 @@
 mod ctx;
 mod models;
 mod providers;
+mod routing;
 mod server;
 
 use serde_norway::Value;
@@ -16,7 +17,7 @@ use crate::runtime::{Config, DEFAULT_STORE, ServerConfig};
 use ctx::Ctx;
 
 /// Top-level keys.
-const FIELDS: &[&str] = &["server", "store", "redis", "providers", "models"];
+const FIELDS: &[&str] = &["server", "store", "redis", "providers", "models", "routing"];
 /// Top-level sections of later features.
 const FUTURE: &[(&str, &str)] = &[
     (
@@ -28,10 +29,6 @@ const FUTURE: &[(&str, &str)] = &[
         "the logging section is not supported by this build yet",
     ),
     ("mcp", "the mcp section is not supported by this build yet"),
-    (
-        "routing",
-        "routing rules are not supported by this build yet",
-    ),
     (
         "keys",
         "the keys section is not supported by this build yet; create keys with `sluice keys create`",
@@ -60,6 +57,7 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         redis: None,
         providers: Vec::new(),
         models: Vec::new(),
+        routing: Vec::new(),
     };
     let Some(map) = ctx.object(root, FIELDS, FUTURE) else {
         return config;
@@ -87,6 +85,11 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         Some(models::models(ctx, value, &names))
     }) {
         config.models = models;
+    }
+    if let Some(rules) = ctx.field(map, "routing", |ctx, value| {
+        Some(routing::routing(ctx, value, &names))
+    }) {
+        config.routing = rules;
     }
     config
 }
@@ -186,7 +189,7 @@ mod tests {
         assert_eq!(
             errors("modles: []\nlogging: {}\nstore: mysql://u:pw@h/db\nredis: 127.0.0.1:6379\n"),
             [
-                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models; did you mean "models"?"#,
+                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing; did you mean "models"?"#,
                 "logging: the logging section is not supported by this build yet",
                 r#"store: expected a store URL starting with sqlite://, postgres://, postgresql://, got "mysql://…""#,
                 "redis: expected a Redis URL starting with redis://, rediss://, got a value with no scheme",

@@ -198,7 +198,7 @@ fn fallbacks(
 }
 
 /// Checks that `name` is one of the file's models.
-fn model_ref(ctx: &mut Ctx<'_>, name: String, names: &Names<'_>) -> Option<String> {
+pub(super) fn model_ref(ctx: &mut Ctx<'_>, name: String, names: &Names<'_>) -> Option<String> {
     if names.models.contains(&name) {
         return Some(name);
     }
