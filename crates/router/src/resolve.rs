@@ -296,25 +296,6 @@ impl Router {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Split;
-
-    #[test]
-    fn splits_are_sticky_per_key_and_follow_weights() {
-        let split = Split {
-            variants: vec![("a".into(), 90), ("b".into(), 100)],
-            total: 100,
-        };
-        let first = split.pick("exp", Some("user-1"));
-        assert!((0..20).all(|_| split.pick("exp", Some("user-1")) == first));
-        let b = (0..2000)
-            .filter(|i| split.pick("exp", Some(&format!("u{i}"))) == "b")
-            .count();
-        assert!((120..=280).contains(&b), "about 10% of users get b: {b}");
-    }
-}
-
-#[cfg(test)]
 impl Router {
     /// A router over ready-made groups, for tests.
     pub(crate) fn for_tests(groups: Vec<ModelGroup>) -> Self {
@@ -331,6 +312,25 @@ impl Router {
             names,
             providers: HashMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Split;
+
+    #[test]
+    fn splits_are_sticky_per_key_and_follow_weights() {
+        let split = Split {
+            variants: vec![("a".into(), 90), ("b".into(), 100)],
+            total: 100,
+        };
+        let first = split.pick("exp", Some("user-1"));
+        assert!((0..20).all(|_| split.pick("exp", Some("user-1")) == first));
+        let b = (0..2000)
+            .filter(|i| split.pick("exp", Some(&format!("u{i}"))) == "b")
+            .count();
+        assert!((120..=280).contains(&b), "about 10% of users get b: {b}");
     }
 }
 
