@@ -315,6 +315,14 @@ impl Router {
     }
 }
 
+fn target(provider: &str, model: &str, timeouts: Timeouts) -> Target {
+    Target {
+        provider: provider.into(),
+        model: model.into(),
+        timeouts,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Split;
@@ -331,13 +339,5 @@ mod tests {
             .filter(|i| split.pick("exp", Some(&format!("u{i}"))) == "b")
             .count();
         assert!((120..=280).contains(&b), "about 10% of users get b: {b}");
-    }
-}
-
-fn target(provider: &str, model: &str, timeouts: Timeouts) -> Target {
-    Target {
-        provider: provider.into(),
-        model: model.into(),
-        timeouts,
     }
 }
