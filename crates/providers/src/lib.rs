@@ -8,10 +8,12 @@
 //! OpenAI-compatible vendors are data (a preset row in `sluice-config`), not code. The router
 //! sees every provider, HTTP or not (the offline `demo`), through the object-safe [`Provider`].
 
+pub mod anthropic;
 mod call;
 mod codec;
 mod demo;
 mod forward;
+pub mod gemini;
 mod http;
 pub mod openai_compat;
 mod sse;
@@ -35,13 +37,13 @@ pub fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
         ProviderKind::OpenAiCompatible(_) | ProviderKind::AzureOpenAi => Arc::new(
             HttpProvider::new(cfg, openai_compat::OpenAiCodec::for_config(cfg))?,
         ),
-        // Filled in by the Anthropic and Gemini codecs as they land.
-        ProviderKind::Anthropic | ProviderKind::Gemini => {
-            return Err(GatewayError::internal(format!(
-                "provider {}: kind {} is not available in this build yet",
-                cfg.name,
-                cfg.kind.kind_name()
-            )));
-        }
+        ProviderKind::Anthropic => Arc::new(HttpProvider::new(
+            cfg,
+            anthropic::AnthropicCodec::for_config(cfg),
+        )?),
+        ProviderKind::Gemini => Arc::new(HttpProvider::new(
+            cfg,
+            gemini::GeminiCodec::for_config(cfg),
+        )?),
     })
 }

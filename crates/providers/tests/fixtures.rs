@@ -1,12 +1,17 @@
-//! Fixture tests for the OpenAI codec.
+//! Fixture tests for the provider codecs.
 //!
-//! Every directory under `fixtures/openai/` is one case:
+//! Each provider's cases live under `fixtures/<provider>/`, and [`suites`] says which codec,
+//! target model and upstream URL go with each directory. Every directory is one case:
 //! - `input.json`: the request the client sends (any model name);
-//! - `upstream_request.json`: the body the codec must send, with the model swapped for
-//!   [`TARGET_MODEL`];
+//! - `upstream_request.json`: the body the codec must send, with the model swapped for the
+//!   suite's target model;
 //! - `upstream_response.json` and `expected.json`: the upstream's answer and what the client
 //!   gets; or, for a stream, `upstream_response.sse` and `expected.sse`, whose `data:` lines
-//!   are the chunks the client gets, ending with `[DONE]`.
+//!   are the events the client gets, ending with `[DONE]` (or with the error event that ends
+//!   a stream failing after it began);
+//! - or, for an upstream error, `upstream_status` (the HTTP status, as text),
+//!   `upstream_response.json` (the error body) and `expected_error.json`: the OpenAI-shaped
+//!   error body the client gets, plus its `status` and whether the error is `retryable`.
 //!
 //! JSON is compared as values, so key order and whitespace do not matter. Every case runs and
 //! every failure is reported together.
@@ -20,12 +25,109 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use sluice_config::{Preset, ProviderConfig, ProviderKind, Timeouts};
+use sluice_providers::anthropic::AnthropicCodec;
+use sluice_providers::gemini::GeminiCodec;
 use sluice_providers::openai_compat::OpenAiCodec;
-use sluice_providers::{Codec, DecodeCx, SseParser, Target};
-use sluice_types::ChatRequest;
+use sluice_providers::{Codec, DecodeCx, SseEvent, SseParser, Target, UpstreamRequest};
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
-/// The upstream model every fixture targets.
-const TARGET_MODEL: &str = "gpt-4o-mini";
+/// One provider's fixtures: where they are and what runs them.
+struct Suite {
+    /// The directory under `fixtures/`.
+    dir: &'static str,
+    /// The upstream model every case targets.
+    model: &'static str,
+    /// Whether an encoded request went to the right URL.
+    url_ok: fn(&str) -> bool,
+    codec: Box<dyn FixtureCodec>,
+}
+
+/// The table of providers with fixtures.
+fn suites() -> Vec<Suite> {
+    vec![
+        Suite {
+            dir: "openai",
+            model: "gpt-4o-mini",
+            url_ok: |url| url == "https://api.openai.com/v1/chat/completions",
+            codec: Box::new(OpenAiCodec::for_config(&provider(
+                ProviderKind::OpenAiCompatible(Preset::OpenAi),
+                "https://api.openai.com/v1",
+            ))),
+        },
+        Suite {
+            dir: "anthropic",
+            model: "claude-sonnet-4-5",
+            url_ok: |url| url == "https://api.anthropic.com/v1/messages",
+            codec: Box::new(AnthropicCodec::for_config(&provider(
+                ProviderKind::Anthropic,
+                "https://api.anthropic.com",
+            ))),
+        },
+        Suite {
+            dir: "gemini",
+            model: "gemini-2.5-flash",
+            url_ok: |url| {
+                let base =
+                    "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash";
+                url == format!("{base}:generateContent")
+                    || url == format!("{base}:streamGenerateContent?alt=sse")
+            },
+            codec: Box::new(GeminiCodec::for_config(&provider(
+                ProviderKind::Gemini,
+                "https://generativelanguage.googleapis.com",
+            ))),
+        },
+    ]
+}
+
+fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
+    ProviderConfig {
+        name: kind.kind_name().to_owned(),
+        kind,
+        base_url: base_url.into(),
+        api_key: None,
+        api_version: None,
+        headers: Vec::new(),
+        direct: true,
+        timeouts: Timeouts::default(),
+    }
+}
+
+/// A codec with its stream state type erased, so the suites fit in one table.
+trait FixtureCodec {
+    fn encode(&self, req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, GatewayError>;
+    fn decode(&self, body: Bytes) -> Result<ChatResponse, GatewayError>;
+    /// Decodes a whole stream with one fresh state; the error ends it, as in the transport.
+    fn decode_stream(&self, events: Vec<SseEvent>) -> (Vec<ChatChunk>, Option<GatewayError>);
+    fn decode_error(&self, status: StatusCode, body: &[u8]) -> GatewayError;
+}
+
+impl<C: Codec> FixtureCodec for C {
+    fn encode(&self, req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, GatewayError> {
+        Codec::encode(self, req, target)
+    }
+
+    fn decode(&self, body: Bytes) -> Result<ChatResponse, GatewayError> {
+        let headers = HeaderMap::new();
+        Codec::decode(self, StatusCode::OK, body, &DecodeCx { headers: &headers })
+    }
+
+    fn decode_stream(&self, events: Vec<SseEvent>) -> (Vec<ChatChunk>, Option<GatewayError>) {
+        let mut state = C::StreamState::default();
+        let mut chunks = Vec::new();
+        for ev in events {
+            match self.decode_event(&mut state, ev) {
+                Ok(more) => chunks.extend(more),
+                Err(e) => return (chunks, Some(e)),
+            }
+        }
+        (chunks, None)
+    }
+
+    fn decode_error(&self, status: StatusCode, body: &[u8]) -> GatewayError {
+        Codec::decode_error(self, status, body)
+    }
+}
 
 /// Files a case may contain.
 const KNOWN_FILES: &[&str] = &[
@@ -35,6 +137,8 @@ const KNOWN_FILES: &[&str] = &[
     "upstream_response.sse",
     "expected.json",
     "expected.sse",
+    "upstream_status",
+    "expected_error.json",
 ];
 
 /// Whether a case is a whole JSON answer or a stream.
@@ -42,27 +146,7 @@ const KNOWN_FILES: &[&str] = &[
 enum Kind {
     Json,
     Sse,
-}
-
-fn codec() -> OpenAiCodec {
-    OpenAiCodec::for_config(&ProviderConfig {
-        name: "openai".into(),
-        kind: ProviderKind::OpenAiCompatible(Preset::OpenAi),
-        base_url: "https://api.openai.com/v1".into(),
-        api_key: None,
-        api_version: None,
-        headers: Vec::new(),
-        direct: true,
-        timeouts: Timeouts::default(),
-    })
-}
-
-fn target() -> Target {
-    Target {
-        provider: Arc::from("openai"),
-        model: Arc::from(TARGET_MODEL),
-        timeouts: Timeouts::default(),
-    }
+    Error,
 }
 
 fn read(dir: &Path, name: &str) -> Result<String, String> {
@@ -92,6 +176,23 @@ fn kind_of(dir: &Path) -> Result<Kind, String> {
             return Err(format!("missing {required}"));
         }
     }
+    if has("upstream_status") || has("expected_error.json") {
+        return if has("upstream_status")
+            && has("expected_error.json")
+            && has("upstream_response.json")
+            && !has("expected.json")
+            && !has("expected.sse")
+            && !has("upstream_response.sse")
+        {
+            Ok(Kind::Error)
+        } else {
+            Err(
+                "an error case holds upstream_status, upstream_response.json and \
+                 expected_error.json only"
+                    .into(),
+            )
+        };
+    }
     match (
         has("upstream_response.json") || has("expected.json"),
         has("upstream_response.sse") || has("expected.sse"),
@@ -108,7 +209,7 @@ fn kind_of(dir: &Path) -> Result<Kind, String> {
 
 /// The `data:` payloads of an SSE text, fed to the parser in small pieces so events split
 /// across reads are exercised too.
-fn sse_events(text: &str) -> Vec<sluice_providers::SseEvent> {
+fn sse_events(text: &str) -> Vec<SseEvent> {
     let mut parser = SseParser::default();
     let mut events = Vec::new();
     for piece in text.as_bytes().chunks(7) {
@@ -128,9 +229,14 @@ fn same_json(what: &str, got: &Value, expected: &Value) -> Result<(), String> {
 }
 
 /// Runs one case; on failure says what differed.
-fn run_case(dir: &Path) -> Result<Kind, String> {
+fn run_case(suite: &Suite, dir: &Path) -> Result<Kind, String> {
     let kind = kind_of(dir)?;
-    let codec = codec();
+    let codec = &suite.codec;
+    let target = Target {
+        provider: Arc::from(suite.dir),
+        model: Arc::from(suite.model),
+        timeouts: Timeouts::default(),
+    };
 
     let text = read(dir, "input.json")?;
     let mut input: ChatRequest = serde_json::from_str(&text)
@@ -141,9 +247,9 @@ fn run_case(dir: &Path) -> Result<Kind, String> {
     for (what, raw) in [("typed", None), ("raw", Some(Bytes::from(text.clone())))] {
         input.raw = raw;
         let up = codec
-            .encode(&input, &target())
+            .encode(&input, &target)
             .map_err(|e| format!("{what} encode failed: {e}"))?;
-        if !up.url.ends_with("/chat/completions") {
+        if !(suite.url_ok)(&up.url) {
             return Err(format!("{what} encode went to {}", up.url));
         }
         let sent: Value = serde_json::from_slice(&up.body).map_err(|e| e.to_string())?;
@@ -157,9 +263,8 @@ fn run_case(dir: &Path) -> Result<Kind, String> {
     match kind {
         Kind::Json => {
             let body = Bytes::from(read(dir, "upstream_response.json")?);
-            let headers = HeaderMap::new();
             let resp = codec
-                .decode(StatusCode::OK, body, &DecodeCx { headers: &headers })
+                .decode(body)
                 .map_err(|e| format!("decode failed: {e}"))?;
             let expected = read_json(dir, "expected.json")?;
             let client = resp.openai_json().map_err(|e| e.to_string())?;
@@ -178,25 +283,29 @@ fn run_case(dir: &Path) -> Result<Kind, String> {
             )?;
         }
         Kind::Sse => {
-            let mut state = <OpenAiCodec as Codec>::StreamState::default();
+            let events = sse_events(&read(dir, "upstream_response.sse")?);
+            let (chunks, error) = codec.decode_stream(events);
             let mut got = Vec::new();
-            for ev in sse_events(&read(dir, "upstream_response.sse")?) {
-                let chunks = codec
-                    .decode_event(&mut state, ev)
-                    .map_err(|e| format!("decode_event failed: {e}"))?;
-                for chunk in chunks {
-                    let json = chunk.openai_json().map_err(|e| e.to_string())?;
-                    got.push(String::from_utf8_lossy(&json).into_owned());
-                }
+            for chunk in chunks {
+                let json = chunk.openai_json().map_err(|e| e.to_string())?;
+                got.push(String::from_utf8_lossy(&json).into_owned());
             }
-            // The gateway ends every relayed stream with `[DONE]`.
-            got.push("[DONE]".to_owned());
+            // The gateway ends a relayed stream with `[DONE]`, or with an error event when
+            // the stream fails after it began.
+            got.push(match error {
+                None => "[DONE]".to_owned(),
+                Some(e) => e.to_openai_body().to_string(),
+            });
             let expected: Vec<String> = sse_events(&read(dir, "expected.sse")?)
                 .into_iter()
                 .map(|ev| ev.data)
                 .collect();
-            if expected.last().map(String::as_str) != Some("[DONE]") {
-                return Err("expected.sse must end with `data: [DONE]`".into());
+            let last_ok = expected.last().is_some_and(|last| {
+                last == "[DONE]"
+                    || serde_json::from_str::<Value>(last).is_ok_and(|v| v.get("error").is_some())
+            });
+            if !last_ok {
+                return Err("expected.sse must end with `data: [DONE]` or an error event".into());
             }
             if got.len() != expected.len() {
                 return Err(format!(
@@ -219,6 +328,27 @@ fn run_case(dir: &Path) -> Result<Kind, String> {
                 same_json(&format!("event {i}"), &g, &e)?;
             }
         }
+        Kind::Error => {
+            let status = read(dir, "upstream_status")?;
+            let status = status
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .ok_or_else(|| format!("upstream_status is not a status: {status:?}"))?;
+            let body = read(dir, "upstream_response.json")?;
+            let e = codec.decode_error(status, body.as_bytes());
+            let got = serde_json::json!({
+                "status": e.status(),
+                "retryable": e.is_retryable(),
+                "error": e.to_openai_body()["error"],
+            });
+            same_json(
+                "client error",
+                &got,
+                &read_json(dir, "expected_error.json")?,
+            )?;
+        }
     }
     Ok(kind)
 }
@@ -233,23 +363,46 @@ fn case_dirs(root: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-#[test]
-fn openai_fixtures() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/openai");
+/// Runs every case of the suite in `fixtures/<dir>`.
+fn run_suite(dir: &str) {
+    let suites = suites();
+    let suite = suites
+        .iter()
+        .find(|s| s.dir == dir)
+        .unwrap_or_else(|| panic!("no suite {dir}"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(dir);
     let mut failures = Vec::new();
-    let (mut json, mut sse) = (0, 0);
-    for dir in case_dirs(&root) {
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        match run_case(&dir) {
+    let (mut json, mut sse, mut errors) = (0, 0, 0);
+    for case in case_dirs(&root) {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        match run_case(suite, &case) {
             Ok(Kind::Json) => json += 1,
             Ok(Kind::Sse) => sse += 1,
-            Err(e) => failures.push(format!("fixtures/openai/{name}: {e}")),
+            Ok(Kind::Error) => errors += 1,
+            Err(e) => failures.push(format!("fixtures/{dir}/{name}: {e}")),
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
     assert!(json >= 1, "no JSON case ran");
     assert!(sse >= 1, "no stream case ran");
-    eprintln!("{json} JSON and {sse} stream cases passed");
+    eprintln!("{dir}: {json} JSON, {sse} stream and {errors} error cases passed");
+}
+
+#[test]
+fn openai_fixtures() {
+    run_suite("openai");
+}
+
+#[test]
+fn anthropic_fixtures() {
+    run_suite("anthropic");
+}
+
+#[test]
+fn gemini_fixtures() {
+    run_suite("gemini");
 }
 
 /// A case with a missing or stray file is an error, never silently skipped.
@@ -259,6 +412,8 @@ fn incomplete_cases_fail() {
     std::fs::create_dir_all(&dir).unwrap();
     let write = |name: &str| std::fs::write(dir.join(name), "{}").unwrap();
 
+    let suites = suites();
+    let run_case = |dir: &Path| run_case(&suites[0], dir);
     write("input.json");
     assert!(
         run_case(&dir)
@@ -272,6 +427,9 @@ fn incomplete_cases_fail() {
     write("expected.sse");
     assert!(run_case(&dir).unwrap_err().contains("mixes"));
     std::fs::remove_file(dir.join("expected.sse")).unwrap();
+    write("upstream_status");
+    assert!(run_case(&dir).unwrap_err().contains("error case"));
+    std::fs::remove_file(dir.join("upstream_status")).unwrap();
     write("expected.jsn");
     assert!(run_case(&dir).unwrap_err().contains("unexpected file"));
 

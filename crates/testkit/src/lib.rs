@@ -15,11 +15,13 @@
 //! no sleeping, so the same server (binary `sluice-mock`) doubles as the
 //! benchmark's upstream.
 
+pub mod anthropic;
 mod behavior;
 mod body;
 mod chat;
 mod completions;
 mod embeddings;
+pub mod gemini;
 mod server;
 mod state;
 mod wire;

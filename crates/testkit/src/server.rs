@@ -142,9 +142,11 @@ fn route(parts: &http::request::Parts, body: &Bytes, n: u64) -> Reply {
     let (endpoint, deployment) = endpoint(parts.uri.path());
     match (&parts.method, endpoint) {
         (&Method::POST, "/chat/completions") => chat::reply(body, n, deployment),
+        (&Method::POST, "/messages") => crate::anthropic::reply(parts, body, n),
         (&Method::POST, "/completions") => completions::reply(body, n, deployment),
         (&Method::POST, "/embeddings") => embeddings::reply(body, deployment),
         (&Method::GET, "/models") => embeddings::list_models(),
+        (&Method::POST, p) if p.starts_with("/v1beta/") => crate::gemini::reply(parts, body, n),
         (&Method::GET, m) if m.starts_with("/models/") && m.len() > "/models/".len() => {
             embeddings::get_model(&m["/models/".len()..])
         }
