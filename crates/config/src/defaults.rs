@@ -77,6 +77,8 @@ fn demo_model() -> ModelConfig {
             provider: DEMO_KIND.to_owned(),
             model: DEMO_KIND.to_owned(),
             weight: 1,
+            rpm: None,
+            tpm: None,
         }],
         fallbacks: Vec::new(),
         retry: RetryConfig::default(),

@@ -175,6 +175,10 @@ pub struct TargetConfig {
     pub model: String,
     /// Relative weight for `weighted` and `p2c`. Default 1.
     pub weight: u32,
+    /// Requests per minute this target may take; it is skipped while at the limit.
+    pub rpm: Option<u32>,
+    /// Tokens per minute (estimated prompt plus `max_tokens`) this target may take.
+    pub tpm: Option<u32>,
 }
 
 /// One variant of an A/B split.

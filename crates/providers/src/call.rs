@@ -49,7 +49,12 @@ pub struct CallCx {
     /// Session affinity key (`x-sluice-session`, else the end user): requests with the same
     /// key prefer the same target while it is healthy.
     pub affinity: Option<Arc<str>>,
+    /// Estimated tokens of the request (prompt plus output limit), for targets' `tpm`.
+    pub estimated_tokens: u64,
     upstream_nanos: Arc<AtomicU64>,
+    /// Set by a provider whose upstream said its rate limit is exhausted: for how many
+    /// milliseconds the target should be left alone. Taken by the router after each attempt.
+    exhausted_ms: Arc<AtomicU64>,
 }
 
 impl CallCx {
@@ -59,7 +64,9 @@ impl CallCx {
             request_id,
             deadline,
             affinity: None,
+            estimated_tokens: 0,
             upstream_nanos: Arc::default(),
+            exhausted_ms: Arc::default(),
         }
     }
 
@@ -67,6 +74,20 @@ impl CallCx {
     pub fn add_upstream_wait(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.upstream_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Notes that the upstream's rate limit is exhausted for `d`.
+    pub fn note_exhausted(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.exhausted_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Takes what [`Self::note_exhausted`] noted since the last call.
+    pub fn take_exhausted(&self) -> Option<Duration> {
+        match self.exhausted_ms.swap(0, Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     /// Total time booked as waiting on upstreams so far.

@@ -20,6 +20,7 @@ use sluice_config::{ProviderConfig, ProviderKind};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 
 use crate::call::unix_now;
+use crate::ratelimit;
 use crate::forward::{DeadlineBody, ForwardRequest};
 use crate::{
     CallCx, ChunkStream, Codec, DecodeCx, Provider, SseParser, Target, UpstreamBody, box_body,
@@ -112,7 +113,12 @@ impl<C: Codec> HttpProvider<C> {
         match res {
             Err(_) => Err(timeout(&self.name, "response headers")),
             Ok(Err(e)) => Err(transport_error(&self.name, &e)),
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => {
+                if let Some(wait) = ratelimit::exhausted_for(resp.headers()) {
+                    cx.note_exhausted(wait);
+                }
+                Ok(resp)
+            }
         }
     }
 
@@ -150,7 +156,7 @@ impl<C: Codec> HttpProvider<C> {
     /// the router's backoff) wait as long as the upstream asked.
     fn upstream_error(&self, parts: &http::response::Parts, body: &[u8]) -> GatewayError {
         let e = self.codec.decode_error(parts.status, body);
-        match retry_after(&parts.headers) {
+        match ratelimit::retry_after(&parts.headers) {
             Some(after) => e.with_retry_after(after),
             None => e,
         }
@@ -269,23 +275,6 @@ async fn read_body(
         )),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
-}
-
-/// `retry-after-ms` or `retry-after` in seconds (HTTP dates are ignored).
-fn retry_after(h: &http::HeaderMap) -> Option<std::time::Duration> {
-    let number = |name: &str| {
-        h.get(name)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite() && *n >= 0.0)
-    };
-    if let Some(ms) = number("retry-after-ms") {
-        return std::time::Duration::try_from_secs_f64(ms / 1000.0).ok();
-    }
-    std::time::Duration::try_from_secs_f64(number("retry-after")?).ok()
 }
 
 fn timeout(name: &str, waiting_for: &str) -> GatewayError {
@@ -426,28 +415,5 @@ impl<C: Codec> StreamDriver<C> {
         self.finished = true;
         self.pending.clear();
         Some(Err(e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::retry_after;
-
-    #[test]
-    fn retry_after_reads_seconds_and_milliseconds() {
-        let mut h = http::HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert("retry-after", http::HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert("retry-after-ms", http::HeaderValue::from_static("1500"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-        h.remove("retry-after-ms");
-        h.insert(
-            "retry-after",
-            http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), None);
     }
 }

@@ -16,6 +16,7 @@ mod forward;
 pub mod gemini;
 mod http;
 pub mod openai_compat;
+mod ratelimit;
 mod sse;
 
 use std::sync::Arc;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use sluice_config::{CircuitConfig, RetryConfig, Strategy};
 
-use crate::circuit::{Circuit, CircuitState};
+use crate::circuit::{Admission, Circuit, CircuitState};
+use crate::quota::Quota;
 use sluice_providers::{Provider, Target};
 
 /// Latency assumed for a target that has not answered yet (1 ms).
@@ -23,6 +24,7 @@ pub struct TargetSlot {
     /// Moving average of time to response head, in nanoseconds; 0 until the first answer.
     ewma_ns: AtomicU64,
     pub(crate) circuit: Circuit,
+    pub(crate) quota: Quota,
 }
 
 /// A target's live health, for the admin API.
@@ -34,6 +36,8 @@ pub struct TargetHealth {
     pub consecutive_failures: u32,
     /// Requests in flight now.
     pub in_flight: u64,
+    /// Whether the target is at its own rate limit or paused by its upstream.
+    pub rate_limited: bool,
     /// Moving average of time to response head; `None` before the first answer.
     pub latency: Option<Duration>,
     /// Relative weight.
@@ -55,7 +59,25 @@ impl TargetSlot {
             in_flight: AtomicU64::new(0),
             ewma_ns: AtomicU64::new(0),
             circuit: Circuit::new(circuit),
+            quota: Quota::new(None, None),
         }
+    }
+
+    /// Sets the target's own per-minute limits.
+    pub fn with_limits(mut self, rpm: Option<u32>, tpm: Option<u32>) -> Self {
+        self.quota = Quota::new(rpm, tpm);
+        self
+    }
+
+    /// Whether a request of about `tokens` may go to this target now: it has room in its
+    /// limits and its circuit lets it through. Counts the request when it may.
+    pub(crate) fn admit(&self, tokens: u64) -> Option<Admission> {
+        if !self.quota.has_room(tokens) {
+            return None;
+        }
+        let admission = self.circuit.admit()?;
+        self.quota.take(tokens);
+        Some(admission)
     }
 
     /// Live health of this target.
@@ -64,6 +86,7 @@ impl TargetSlot {
             circuit: self.circuit.state(),
             consecutive_failures: self.circuit.consecutive_failures(),
             in_flight: self.in_flight.load(Ordering::Relaxed),
+            rate_limited: self.quota.is_limited(),
             latency: match self.ewma_ns.load(Ordering::Relaxed) {
                 0 => None,
                 n => Some(Duration::from_nanos(n)),

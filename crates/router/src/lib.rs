@@ -11,6 +11,7 @@
 
 mod circuit;
 mod group;
+mod quota;
 mod resolve;
 mod rules;
 mod run;

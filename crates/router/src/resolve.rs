@@ -142,12 +142,15 @@ impl Router {
             if let Some(d) = m.timeout.idle {
                 timeouts.idle = d;
             }
-            slots.push(TargetSlot::new(
-                target(&entry.config.name, &t.model, timeouts),
-                entry.provider.clone(),
-                t.weight,
-                m.circuit,
-            ));
+            slots.push(
+                TargetSlot::new(
+                    target(&entry.config.name, &t.model, timeouts),
+                    entry.provider.clone(),
+                    t.weight,
+                    m.circuit,
+                )
+                .with_limits(t.rpm, t.tpm),
+            );
         }
         Ok(ModelGroup::new(
             m.name.clone(),

@@ -100,19 +100,33 @@ impl Router {
             // The n-th target in order, or the next one whose circuit lets a request through.
             let admitted = (0..order.len()).find_map(|k| {
                 let slot = &group.slots[order[(n + k) % order.len()]];
-                slot.circuit.admit().map(|admission| (slot, admission))
+                slot.admit(cx.estimated_tokens)
+                    .map(|admission| (slot, admission))
             });
             let Some((slot, admission)) = admitted else {
                 if let Some(first) = order.first() {
                     let target = group.slots[*first].target.clone();
-                    let e = GatewayError::new(
-                        ErrorKind::UpstreamConnect,
-                        Origin::Gateway,
-                        format!(
-                            "every target of model {} is unavailable (circuit open)",
-                            group.name
-                        ),
-                    );
+                    let limited = group.slots.iter().any(|s| s.quota.is_limited());
+                    let e = if limited {
+                        GatewayError::upstream_status(
+                            429,
+                            format!(
+                                "every target of model {} is at its rate limit or unavailable",
+                                group.name
+                            ),
+                            Some("rate_limit_error".into()),
+                            Some("targets_rate_limited".into()),
+                        )
+                    } else {
+                        GatewayError::new(
+                            ErrorKind::UpstreamConnect,
+                            Origin::Gateway,
+                            format!(
+                                "every target of model {} is unavailable (circuit open)",
+                                group.name
+                            ),
+                        )
+                    };
                     failures.push((target, e));
                 }
                 return Err(GroupEnd::FallBack);
@@ -194,6 +208,9 @@ async fn call_one<'g, A: Attempt>(
     let started = Instant::now();
     let _guard = slot.enter();
     let result = attempt.call(slot.provider.as_ref(), &slot.target, cx).await;
+    if let Some(wait) = cx.take_exhausted() {
+        slot.quota.pause_for(wait);
+    }
     Settled {
         slot,
         admission,
@@ -229,7 +246,7 @@ async fn call_hedged<'g, A: Attempt>(
         .iter()
         .map(|&i| &group.slots[i])
         .filter(|s| !std::ptr::eq(*s, slot))
-        .find_map(|s| s.circuit.admit().map(|a| (s, a)));
+        .find_map(|s| s.admit(cx.estimated_tokens).map(|a| (s, a)));
     let Some((slot2, admission2)) = second else {
         return (vec![primary.await], 0);
     };

@@ -29,6 +29,7 @@ pub async fn models(State(gw): State<Arc<Gateway>>) -> Json<Value> {
                         "circuit": h.circuit.name(),
                         "consecutive_failures": h.consecutive_failures,
                         "in_flight": h.in_flight,
+                        "rate_limited": h.rate_limited,
                         "latency_ms": h.latency.map(|d| d.as_secs_f64() * 1000.0),
                     })
                 })

@@ -19,6 +19,9 @@ use crate::auth::presented_key;
 use crate::body::{parse_json, read_limited};
 use crate::{ApiError, Gateway, RequestCx, facts, sse};
 
+/// Output tokens assumed for a target's `tpm` when the request sets no limit.
+const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
+
 /// One non-streaming chat call.
 struct Complete<'r>(&'r ChatRequest);
 
@@ -130,6 +133,11 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(Into::into)
         .or_else(|| req.user.as_deref().map(Into::into));
+    let output_limit = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+    call.estimated_tokens = req.estimated_prompt_tokens() + output_limit;
     if req.is_stream() {
         let Outcome {
             value,

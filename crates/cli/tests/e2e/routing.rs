@@ -362,3 +362,50 @@ async fn routing_rules_pick_the_model() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["param"], "x-sluice-tags");
 }
+
+/// A target at its configured `rpm` is skipped, and so is one whose upstream said its rate
+/// limit is exhausted (`x-ratelimit-remaining-requests: 0`), until the window resets.
+#[tokio::test]
+async fn targets_at_their_rate_limit_are_skipped() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let gw = two_upstreams(
+        &a,
+        &b,
+        "  - name: m\n    strategy: ordered\n    targets: [ { provider: a, model: x, rpm: 2 }, { provider: b, model: y } ]\n  - name: n\n    strategy: ordered\n    targets: [ { provider: a, model: x2 }, { provider: b, model: y2 } ]",
+    );
+    let mut models = Vec::new();
+    for _ in 0..3 {
+        let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+        models.push(r.header("x-sluice-model").unwrap().to_owned());
+    }
+    assert_eq!(models, ["x", "x", "y"]);
+    let admin = get(&gw.url("/admin/v1/models")).await.json();
+    assert_eq!(
+        admin["data"][0]["targets"][0]["rate_limited"], true,
+        "{admin}"
+    );
+
+    let completion = r#"{"id":"c1","object":"chat.completion","created":1,"model":"x2","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#;
+    a.push(Behavior::Respond {
+        status: 200,
+        headers: vec![
+            ("x-ratelimit-remaining-requests".into(), "0".into()),
+            ("x-ratelimit-reset-requests".into(), "30s".into()),
+        ],
+        body: completion.into(),
+    });
+    let ask = json!({"model": "n", "messages": [{"role": "user", "content": "hi"}]});
+    let r = post_json(&gw.url("/v1/chat/completions"), &ask).await;
+    assert_eq!(
+        r.header("x-sluice-model"),
+        Some("x2"),
+        "the answer itself is relayed"
+    );
+    let r = post_json(&gw.url("/v1/chat/completions"), &ask).await;
+    assert_eq!(
+        r.header("x-sluice-model"),
+        Some("y2"),
+        "then the exhausted target is left alone"
+    );
+}

@@ -27,7 +27,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[(
     "guardrails",
     "guardrails are not supported by this build yet",
 )];
-const TARGET_FIELDS: &[&str] = &["provider", "model", "weight"];
+const TARGET_FIELDS: &[&str] = &["provider", "model", "weight", "rpm", "tpm"];
 const RETRY_FIELDS: &[&str] = &["max", "backoff", "on", "fallback_on", "stream_hold"];
 const TIMEOUT_FIELDS: &[&str] = &["first_byte", "total", "idle"];
 const CIRCUIT_FIELDS: &[&str] = &[
@@ -132,7 +132,7 @@ fn strategy(ctx: &mut Ctx<'_>, value: &Value) -> Option<Strategy> {
     strategy
 }
 
-/// `targets:`: a non-empty list of `{provider, model, weight}`.
+/// `targets:`: a non-empty list of `{provider, model, weight, rpm, tpm}`.
 fn targets(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<Vec<TargetConfig>> {
     let items = ctx.list(value)?;
     if items.is_empty() {
@@ -167,10 +167,14 @@ fn target(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<TargetC
     let weight = ctx
         .field(map, "weight", |ctx, value| ctx.whole(value, 1))
         .unwrap_or(1);
+    let rpm = ctx.field(map, "rpm", |ctx, value| ctx.whole(value, 1));
+    let tpm = ctx.field(map, "tpm", |ctx, value| ctx.whole(value, 1));
     Some(TargetConfig {
         provider: provider?,
         model: model?,
         weight,
+        rpm,
+        tpm,
     })
 }
 
@@ -463,7 +467,7 @@ mod tests {
                 r#"models[0].targets[0].provider: unknown provider "opnai"; known: openai, groq"#,
                 "models[0].targets[0].model: must not be empty",
                 "models[0].targets[0].weight: expected a whole number of at least 1, got 0",
-                r#"models[0].targets[1].tier: unknown field "tier"; expected one of: provider, model, weight"#,
+                r#"models[0].targets[1].tier: unknown field "tier"; expected one of: provider, model, weight, rpm, tpm"#,
                 r#"models[0].targets[1]: missing required field "provider""#,
                 r#"models[0].fallbacks[0]: model "fast" cannot fall back to itself"#,
                 r#"models[0].fallbacks[1]: unknown model "slow"; known: fast"#,
