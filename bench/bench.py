@@ -254,6 +254,8 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
     for _, d, s in runs:
         data[d] = r(d)
         data[s] = r(s)
+    if os.path.exists(os.path.join(results, "sluice-failover.json")):
+        data["sluice-failover"] = r("sluice-failover")
     with open(os.path.join(results, "rss.json")) as f:
         rss = json.load(f)
     with open(os.path.join(results, "overhead.json")) as f:
@@ -312,12 +314,20 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
 
     w(f"Sluice RSS: idle {rss['idle_kb'] / 1024:.1f} MB, peak (VmHWM) {rss['peak_kb'] / 1024:.1f} MB\n\n")
 
+    fo = data.get("sluice-failover")
+    if fo:
+        total = fo["ok"] + fo["failed"]
+        success = fo["ok"] / total * 100 if total else 0.0
+        w("Failover (model with two targets, one failing 30% of requests; retry max 2)\n")
+        w(f"  {_fmt_rps(fo['rps'])} req/s   client-visible success {success:.2f}% ({fo['ok']} of {total})   "
+          f"p50 {_fmt_us(fo['p50'])}   p99 {_fmt_us(fo['p99'])}   p99.9 {_fmt_us(fo['p999'])}\n\n")
+
     add50 = added("direct-q2000", "sluice-q2000", "p50")
     add99 = added("direct-q2000", "sluice-q2000", "p99")
     ratio = data["sluice-max"]["rps"] / data["direct-max"]["rps"] if data["direct-max"]["rps"] else 0.0
     idle_mb = rss["idle_kb"] / 1024
     peak_mb = rss["peak_kb"] / 1024
-    failed_total = sum(x["failed"] for x in data.values())
+    failed_total = sum(x["failed"] for name, x in data.items() if name != "sluice-failover")
     checks = [
         ("added p50 @ 2000 req/s", "≤ 50 µs", _fmt_us(add50), add50 <= 50),
         ("added p99 @ 2000 req/s", "≤ 250 µs", _fmt_us(add99), add99 <= 250),
@@ -328,6 +338,8 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
         ("RSS peak under max load", "≤ 80 MB", f"{peak_mb:.1f} MB", peak_mb <= 80),
         ("stream added TTFB p50", "≤ 100 µs", _fmt_us(ttfb_add_p50), ttfb_add_p50 <= 100),
     ]
+    if fo:
+        checks.append(("failover success", "100%", f"{fo['ok']} of {fo['ok'] + fo['failed']}", fo["failed"] == 0))
     w("Targets (issue #2)\n")
     hdr = f"{'metric':<26} {'target':<10} {'measured':<30} result\n"
     w(hdr)

@@ -17,7 +17,9 @@ TTFB_N=${TTFB_N:-500}              # sequential streaming requests for time to f
 OVERHEAD_N=${OVERHEAD_N:-2000}     # sequential requests sampling x-sluice-overhead-us
 SLUICE_CORE=${SLUICE_CORE:-0}      # Sluice gets this core to itself
 LOAD_CORE=${LOAD_CORE:-1}          # the mock and the load generator share this one
-NO_BUILD=${NO_BUILD:-}             # set to skip `cargo build --release`
+NO_BUILD=${NO_BUILD:-}
+FAIL_RATE=${FAIL_RATE:-0.3}          # share of the flaky target's requests that fail
+FAILOVER_RATE=${FAILOVER_RATE:-1000} # req/s of the failover run             # set to skip `cargo build --release`
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
@@ -73,9 +75,10 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 MOCK_PID=""
 SLUICE_PID=""
+FLAKY_PID=""
 cleanup() {
     local rc=$?
-    for pid in "$SLUICE_PID" "$MOCK_PID"; do
+    for pid in "$SLUICE_PID" "$MOCK_PID" "$FLAKY_PID"; do
         if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
             kill "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
@@ -112,13 +115,30 @@ for _ in $(seq 100); do
 done
 [[ -n "$MOCK_ADDR" ]] || die "sluice-mock did not report its address"
 
+# A second mock that answers 30% of requests with a 500, for the failover run.
+taskset -c "$LOAD_CORE" "$MOCK_BIN" --listen 127.0.0.1:0 --fail-rate "$FAIL_RATE" >"$WORK/flaky.log" 2>&1 &
+FLAKY_PID=$!
+FLAKY_ADDR=""
+for _ in $(seq 100); do
+    FLAKY_ADDR=$(sed -n 's/^listening on //p' "$WORK/flaky.log" | head -n 1)
+    [[ -n "$FLAKY_ADDR" ]] && break
+    kill -0 "$FLAKY_PID" 2>/dev/null || die "flaky sluice-mock exited"
+    sleep 0.05
+done
+[[ -n "$FLAKY_ADDR" ]] || die "flaky sluice-mock did not report its address"
+
 SLUICE_PORT=$(free_port)
 cat >"$WORK/sluice.yaml" <<EOF
 providers:
   mock: { kind: openai-compatible, base_url: "http://$MOCK_ADDR/v1", api_key: "sk-bench" }
+  flaky: { kind: openai-compatible, base_url: "http://$FLAKY_ADDR/v1", api_key: "sk-bench" }
 models:
   - name: bench
     targets: [ { provider: mock, model: gpt-4o-mini } ]
+  - name: resilient
+    strategy: round-robin
+    targets: [ { provider: flaky, model: gpt-4o-mini }, { provider: mock, model: gpt-4o-mini } ]
+    retry: { max: 2, backoff: 1ms }
 EOF
 
 log "starting sluice on core $SLUICE_CORE (port $SLUICE_PORT)"
@@ -179,6 +199,10 @@ run_oha direct-max "$DIRECT_URL" "$WORK/direct.json" -c "$MAX_CONNS"
 run_oha sluice-max "$SLUICE_URL" "$WORK/sluice.json" -c "$MAX_CONNS"
 run_oha direct-stream "$DIRECT_URL" "$WORK/direct-stream.json" -q "$STREAM_RATE" -c "$RATE_CONNS" --latency-correction
 run_oha sluice-stream "$SLUICE_URL" "$WORK/sluice-stream.json" -q "$STREAM_RATE" -c "$RATE_CONNS" --latency-correction
+
+# Failover: one of two targets fails $FAIL_RATE of its requests; the client must see none.
+python3 "$BENCH/bench.py" body resilient false "$WORK/resilient.json"
+run_oha sluice-failover "$SLUICE_URL" "$WORK/resilient.json" -q "$FAILOVER_RATE" -c "$RATE_CONNS" --latency-correction
 
 # oha reports whole-response latency only, so time to first byte is measured separately.
 log "time to first byte: $TTFB_N sequential streaming requests each way"

@@ -160,6 +160,12 @@ impl MockUpstream {
     }
 
     /// Sets the latency added before every answer (zero turns it off).
+    /// Answers this share of requests (0.0 to 1.0) with an OpenAI-shaped 500 when no
+    /// behaviour is queued: a flaky upstream for failover tests and the benchmark.
+    pub fn set_fail_rate(&self, rate: f64) {
+        self.state.set_fail_rate(rate);
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         self.state.set_latency(latency);
     }

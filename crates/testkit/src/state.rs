@@ -2,7 +2,7 @@
 //! the request log, the behaviour queue, settings and cancellation signals.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,8 @@ pub(crate) struct State {
     queued: AtomicUsize,
     latency_us: AtomicU64,
     chunk_interval_us: AtomicU64,
+    /// Share of requests (per million) answered with a 500 when no behaviour is queued.
+    fail_per_million: AtomicU32,
     closed: Mutex<Vec<Instant>>,
     closed_tx: watch::Sender<usize>,
 }
@@ -81,6 +83,7 @@ impl State {
             queued: AtomicUsize::new(0),
             latency_us: AtomicU64::new(to_us(latency)),
             chunk_interval_us: AtomicU64::new(to_us(chunk_interval)),
+            fail_per_million: AtomicU32::new(0),
             closed: Mutex::new(Vec::new()),
             closed_tx,
         }
@@ -148,12 +151,26 @@ impl State {
     /// Pops the next scripted behaviour; lock-free when the queue is empty.
     pub(crate) fn next_behavior(&self) -> Option<Behavior> {
         if self.queued.load(Ordering::Acquire) == 0 {
+            let rate = self.fail_per_million.load(Ordering::Relaxed);
+            if rate > 0 && fastrand::u32(0..1_000_000) < rate {
+                return Some(Behavior::openai_error(
+                    500,
+                    "random failure (mock)",
+                    "server_error",
+                    None,
+                ));
+            }
             return None;
         }
         let mut q = lock(&self.queue);
         let b = q.pop_front();
         self.queued.store(q.len(), Ordering::Release);
         b
+    }
+
+    pub(crate) fn set_fail_rate(&self, rate: f64) {
+        let per_million = (rate.clamp(0.0, 1.0) * 1_000_000.0) as u32;
+        self.fail_per_million.store(per_million, Ordering::Relaxed);
     }
 
     pub(crate) fn set_latency(&self, d: Duration) {

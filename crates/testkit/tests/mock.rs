@@ -367,3 +367,15 @@ async fn drop_stops_the_server() {
     tokio::task::yield_now().await;
     assert!(send(&client(), Method::GET, &url, &[], "").await.is_err());
 }
+
+#[tokio::test]
+async fn fail_rate_answers_that_share_with_500s() {
+    let mock = MockUpstream::start().await;
+    mock.set_fail_rate(1.0);
+    let (status, _, body) = post_json(&mock, "/chat/completions", &chat_body(false)).await;
+    assert_eq!(status, 500);
+    assert!(String::from_utf8_lossy(&body).contains("random failure"));
+    mock.set_fail_rate(0.0);
+    let (status, _, _) = post_json(&mock, "/chat/completions", &chat_body(false)).await;
+    assert_eq!(status, 200);
+}

@@ -24,6 +24,9 @@ struct Args {
     /// Keep every request in memory (off by default so memory stays flat).
     #[arg(long)]
     record: bool,
+    /// Share of requests (0.0 to 1.0) answered with an OpenAI-shaped 500.
+    #[arg(long, default_value_t = 0.0)]
+    fail_rate: f64,
 }
 
 #[tokio::main]
@@ -35,7 +38,10 @@ async fn main() -> ExitCode {
         chunk_interval: Duration::from_millis(args.chunk_interval_ms),
     };
     let mock = match MockUpstream::bind(args.listen, opts).await {
-        Ok(m) => m,
+        Ok(m) => {
+            m.set_fail_rate(args.fail_rate);
+            m
+        }
         Err(e) => {
             eprintln!("sluice-mock: cannot listen on {}: {e}", args.listen);
             return ExitCode::FAILURE;
