@@ -3,7 +3,7 @@
 
 use secrecy::SecretString;
 
-use crate::presets::{AZURE_ALIAS, DEMO_KIND, PRESETS};
+use crate::presets::{AZURE_ALIAS, DEMO_KIND, NATIVE, PRESETS};
 use crate::runtime::{
     Config, DEFAULT_AZURE_API_VERSION, DEFAULT_STORE, ModelConfig, ModelTimeouts, Preset,
     ProviderConfig, ProviderKind, RetryConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
@@ -35,6 +35,11 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
             &base_url,
             Some(key),
         ));
+    }
+    for row in NATIVE {
+        if let Some(key) = first(row.api_key_env) {
+            providers.push(provider(row.kind_name, row.kind, row.base_url, Some(key)));
+        }
     }
     let azure_key = first(&["AZURE_API_KEY", "AZURE_OPENAI_API_KEY"]);
     let azure_base = first(&["AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"]);
@@ -143,5 +148,27 @@ mod tests {
         assert_eq!(azure.base_url, "https://r.openai.azure.com");
         assert_eq!(azure.api_key.as_ref().unwrap().expose_secret(), "az");
         assert_eq!(azure.api_version.as_deref(), Some("2024-10-21"));
+    }
+
+    #[test]
+    fn native_provider_keys_register_their_providers() {
+        let env = |name: &str| {
+            match name {
+                "ANTHROPIC_API_KEY" => Some("sk-ant"),
+                "GOOGLE_API_KEY" => Some("g"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let config = default_config(&env);
+        assert_eq!(names(&config), ["anthropic", "gemini", "demo"]);
+        assert_eq!(
+            config.provider("anthropic").unwrap().kind,
+            ProviderKind::Anthropic
+        );
+        assert_eq!(
+            config.provider("gemini").unwrap().base_url,
+            "https://generativelanguage.googleapis.com"
+        );
     }
 }
