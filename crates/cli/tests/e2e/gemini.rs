@@ -339,6 +339,34 @@ async fn reasoning_comes_back_and_signatures_survive_the_next_turn() {
 }
 
 #[tokio::test]
+async fn logprobs_are_asked_for_and_mapped_back() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock);
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "flash", "logprobs": true, "top_logprobs": 2,
+            "messages": [{"role": "user", "content": "hi you"}]}),
+    )
+    .await;
+    let out = ok_json(&r);
+    assert_eq!(
+        mock.last_json()["generationConfig"],
+        json!({"responseLogprobs": true, "logprobs": 2})
+    );
+    let content = out["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    let tokens: String = content
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tokens,
+        out["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+    assert_eq!(content[0]["logprob"], -0.25);
+    assert_eq!(content[0]["top_logprobs"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
 async fn upstream_resource_exhausted_is_a_429() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
@@ -377,8 +405,9 @@ async fn parameters_gemini_cannot_honour_are_refused_by_name() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
     for (field, value) in [
-        ("logprobs", json!(true)),
         ("logit_bias", json!({"50256": -100})),
+        ("parallel_tool_calls", json!(false)),
+        ("audio", json!({"voice": "alloy", "format": "wav"})),
     ] {
         let mut body = json!({"model": "flash", "messages": [{"role": "user", "content": "hi"}]});
         body[field] = value;

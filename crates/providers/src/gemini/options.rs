@@ -91,6 +91,15 @@ pub(super) fn generation_config(req: &ChatRequest) -> Result<GenerationConfig<'_
         frequency_penalty: req.frequency_penalty,
         ..GenerationConfig::default()
     };
+    if req.logprobs == Some(true) {
+        g.response_logprobs = Some(true);
+        g.logprobs = req.top_logprobs.filter(|n| *n > 0);
+    } else if req.top_logprobs.is_some_and(|n| n > 0) {
+        return Err(invalid(
+            "top_logprobs",
+            "`top_logprobs` needs `logprobs: true`",
+        ));
+    }
     match req.extra.get("top_k") {
         None | Some(Value::Null) => {}
         Some(v) => {

@@ -15,7 +15,8 @@ use super::wire::{
 };
 use crate::{Target, UpstreamRequest};
 
-/// OpenAI request fields (kept in `extra`) that Gemini has no equivalent for.
+/// OpenAI request fields (kept in `extra`) that Gemini has no equivalent for; `null` and
+/// empty values count as absent.
 const UNSUPPORTED_EXTRA: &[&str] = &[
     "logit_bias",
     "audio",
@@ -25,6 +26,7 @@ const UNSUPPORTED_EXTRA: &[&str] = &[
     "function_call",
 ];
 
+/// A 400 about request field `param`.
 pub(super) fn invalid(param: impl Into<String>, message: impl Into<String>) -> GatewayError {
     GatewayError::invalid_request(message).with_param(param)
 }
@@ -72,12 +74,6 @@ impl GeminiCodec {
                 ),
             )
         };
-        if req.logprobs == Some(true) {
-            return Err(refuse("logprobs", ""));
-        }
-        if req.top_logprobs.is_some() {
-            return Err(refuse("top_logprobs", ""));
-        }
         if req.parallel_tool_calls == Some(false) {
             return Err(refuse(
                 "parallel_tool_calls",
@@ -85,7 +81,13 @@ impl GeminiCodec {
             ));
         }
         for key in UNSUPPORTED_EXTRA {
-            if req.extra.get(*key).is_some_and(|v| !v.is_null()) {
+            let set = match req.extra.get(*key) {
+                None | Some(Value::Null) => false,
+                Some(Value::Object(o)) => !o.is_empty(),
+                Some(Value::Array(a)) => !a.is_empty(),
+                Some(_) => true,
+            };
+            if set {
                 return Err(refuse(key, ""));
             }
         }

@@ -1,14 +1,16 @@
 //! Decoding a complete Gemini `GenerateContentResponse`, and the part, finish-reason and
 //! usage mappings the stream decoder shares.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sluice_types::{
     ChatResponse, Choice, CompletionTokensDetails, Content as MessageContent, ErrorKind,
     FunctionCall, GatewayError, Message, Origin, PromptTokensDetails, ThinkingBlock, ToolCall,
     Usage,
 };
 
-use super::wire::{GenerateContentResponse, Part, UsageMetadata};
+use super::wire::{
+    GenerateContentResponse, LogprobsCandidate, LogprobsResult, Part, UsageMetadata,
+};
 use super::{GeminiCodec, response_id};
 
 /// One candidate's parts in OpenAI terms.
@@ -114,6 +116,28 @@ pub(super) fn usage(u: &UsageMetadata) -> Usage {
     }
 }
 
+/// `logprobsResult` as an OpenAI choice's `logprobs`: one `content` entry per chosen token,
+/// with the step's top candidates as `top_logprobs` and the token's UTF-8 `bytes`.
+pub(super) fn logprobs(result: LogprobsResult) -> Value {
+    let entry = |c: &LogprobsCandidate| json!({"token": c.token, "logprob": c.log_probability, "bytes": c.token.as_bytes()});
+    let content: Vec<Value> = result
+        .chosen_candidates
+        .iter()
+        .enumerate()
+        .map(|(i, chosen)| {
+            let mut e = entry(chosen);
+            let top: Vec<Value> = result
+                .top_candidates
+                .get(i)
+                .map(|t| t.candidates.iter().map(entry).collect())
+                .unwrap_or_default();
+            e["top_logprobs"] = Value::Array(top);
+            e
+        })
+        .collect();
+    json!({"content": content, "refusal": null})
+}
+
 /// The error for an answer whose prompt Gemini blocked, if it was blocked.
 pub(super) fn prompt_blocked(resp: &GenerateContentResponse) -> Option<GatewayError> {
     let feedback = resp.prompt_feedback.as_ref()?;
@@ -164,6 +188,10 @@ impl GeminiCodec {
             .into_iter()
             .enumerate()
             .map(|(i, c)| {
+                let mut extra = sluice_types::JsonMap::new();
+                if let Some(result) = c.logprobs_result {
+                    extra.insert("logprobs".into(), logprobs(result));
+                }
                 let parts = c.content.map(|c| c.parts).unwrap_or_default();
                 let d = decode_parts(parts, 0);
                 let finish = c
@@ -188,7 +216,7 @@ impl GeminiCodec {
                         ..Message::default()
                     },
                     finish_reason: finish.map(str::to_owned),
-                    extra: Default::default(),
+                    extra,
                 }
             })
             .collect();

@@ -6,7 +6,9 @@ use sluice_types::{
     ChatChunk, ChunkChoice, Delta, FunctionCallDelta, GatewayError, ToolCallDelta, Usage,
 };
 
-use super::response::{decode_parts, finish_reason, not_our_protocol, prompt_blocked, usage};
+use super::response::{
+    decode_parts, finish_reason, logprobs, not_our_protocol, prompt_blocked, usage,
+};
 use super::wire::GenerateContentResponse;
 use super::{GeminiCodec, response_id};
 use crate::SseEvent;
@@ -127,14 +129,18 @@ impl GeminiCodec {
             if !d.blocks.is_empty() {
                 delta.thinking_blocks = Some(d.blocks);
             }
-            if delta != Delta::default() {
+            let mut extra = sluice_types::JsonMap::new();
+            if let Some(result) = c.logprobs_result {
+                extra.insert("logprobs".into(), logprobs(result));
+            }
+            if delta != Delta::default() || !extra.is_empty() {
                 out.push(st.chunk(
                     &id,
                     vec![ChunkChoice {
                         index,
                         delta,
                         finish_reason: None,
-                        extra: Default::default(),
+                        extra,
                     }],
                     None,
                 ));

@@ -142,8 +142,6 @@ fn sampling_and_limits_map_to_generation_config() {
 fn unsupported_parameters_are_refused_by_name() {
     let base = || json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]});
     for (field, value) in [
-        ("logprobs", json!(true)),
-        ("top_logprobs", json!(2)),
         ("logit_bias", json!({"1": 2})),
         ("parallel_tool_calls", json!(false)),
         ("audio", json!({"voice": "x"})),
@@ -434,4 +432,39 @@ fn stream_errors_surface() {
     assert_eq!((e.status(), e.message()), (503, "overloaded"));
     let e = c.decode_event(&mut st, ev("not json")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UpstreamProtocol);
+}
+
+#[test]
+fn logprobs_map_both_ways() {
+    let (_, body) = encode(
+        json!({"model": "x", "messages": [{"role": "user", "content": "hi"}],
+        "logprobs": true, "top_logprobs": 2}),
+    );
+    assert_eq!(
+        body["generationConfig"],
+        json!({"responseLogprobs": true, "logprobs": 2})
+    );
+    let e = encode_err(
+        json!({"model": "x", "messages": [{"role": "user", "content": "hi"}],
+        "top_logprobs": 2}),
+    );
+    assert_eq!(e.param(), Some("top_logprobs"));
+    let resp = decode(
+        json!({"candidates": [{"content": {"parts": [{"text": "Hi!"}]}, "finishReason": "STOP",
+        "logprobsResult": {
+            "chosenCandidates": [{"token": "Hi", "tokenId": 1, "logProbability": -0.1},
+                                 {"token": "!", "tokenId": 2, "logProbability": -0.5}],
+            "topCandidates": [{"candidates": [{"token": "Hi", "tokenId": 1, "logProbability": -0.1},
+                                              {"token": "Hey", "tokenId": 3, "logProbability": -2.5}]}]}}]}),
+    );
+    let v = serde_json::to_value(&resp).unwrap();
+    assert_eq!(
+        v["choices"][0]["logprobs"],
+        json!({"content": [
+            {"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "top_logprobs": [
+                {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
+                {"token": "Hey", "logprob": -2.5, "bytes": [72, 101, 121]}]},
+            {"token": "!", "logprob": -0.5, "bytes": [33], "top_logprobs": []}],
+            "refusal": null})
+    );
 }

@@ -180,6 +180,11 @@ pub(super) struct GenerationConfig<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) frequency_penalty: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) response_logprobs: Option<bool>,
+    /// How many top candidates per token `logprobsResult` lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) logprobs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) thinking_config: Option<ThinkingConfig>,
 }
 
@@ -196,6 +201,8 @@ impl GenerationConfig<'_> {
             && self.seed.is_none()
             && self.presence_penalty.is_none()
             && self.frequency_penalty.is_none()
+            && self.response_logprobs.is_none()
+            && self.logprobs.is_none()
             && self.thinking_config.is_none()
     }
 }
@@ -238,6 +245,36 @@ pub(super) struct Candidate {
     pub(super) finish_reason: Option<String>,
     #[serde(default)]
     pub(super) index: Option<u32>,
+    #[serde(default)]
+    pub(super) logprobs_result: Option<LogprobsResult>,
+}
+
+/// `LogprobsResult`: per decoding step, the chosen token and the top alternatives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LogprobsResult {
+    #[serde(default)]
+    pub(super) chosen_candidates: Vec<LogprobsCandidate>,
+    #[serde(default)]
+    pub(super) top_candidates: Vec<TopCandidates>,
+}
+
+/// `TopCandidates`: the alternatives of one step, most likely first.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TopCandidates {
+    #[serde(default)]
+    pub(super) candidates: Vec<LogprobsCandidate>,
+}
+
+/// `LogprobsResult.Candidate`: one token and its log probability.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LogprobsCandidate {
+    #[serde(default)]
+    pub(super) token: String,
+    #[serde(default)]
+    pub(super) log_probability: f64,
 }
 
 /// `PromptFeedback`: set when the prompt itself was blocked.

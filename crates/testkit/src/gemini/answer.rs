@@ -11,7 +11,8 @@
 //!
 //! With `thinkingConfig.includeThoughts`, a thought part `Thinking about: <prompt>` comes
 //! first and a `thoughtSignature` (base64 of `mock-sig:<n>`) sits on the first call, or on
-//! the last text part. Token counts are word counts. A stream sends the thought, then the
+//! the last text part. With `generationConfig.responseLogprobs`, each candidate carries a
+//! `logprobsResult` for its text (one token per word piece). Token counts are word counts. A stream sends the thought, then the
 //! text word by word (or all calls in one event), the last event carrying `finishReason`
 //! and the full usage.
 
@@ -126,11 +127,18 @@ pub(super) fn answer(req: &Value, model: &str, n: u64, stream: bool) -> Vec<Valu
     if thought_tokens > 0 {
         usage["thoughtsTokenCount"] = json!(thought_tokens * candidates);
     }
+    let logprobs = (field(&config, "responseLogprobs").and_then(Value::as_bool) == Some(true))
+        .then(|| {
+            field(&config, "logprobs")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        });
     let cx = Event {
         model,
         id: format!("mock-resp-{n}"),
         candidates,
         prompt_tokens,
+        logprobs,
     };
     if stream {
         stream_events(&cx, &reply, &usage)
@@ -145,6 +153,8 @@ struct Event<'a> {
     id: String,
     candidates: u64,
     prompt_tokens: u64,
+    /// With `responseLogprobs`: how many top candidates per token.
+    logprobs: Option<u64>,
 }
 
 impl Event<'_> {
@@ -154,6 +164,9 @@ impl Event<'_> {
                 let mut c = json!({"content": {"role": "model", "parts": parts}, "index": i});
                 if let Some(f) = finish {
                     c["finishReason"] = json!(f);
+                }
+                if let Some(top) = self.logprobs {
+                    c["logprobsResult"] = logprobs_result(parts, top);
                 }
                 c
             })
@@ -223,6 +236,34 @@ fn stream_events(cx: &Event<'_>, r: &Reply, usage: &Value) -> Vec<Value> {
             }
         })
         .collect()
+}
+
+/// A `logprobsResult` for the answer text in `parts`: each word piece is a token with log
+/// probability -0.25, followed among the top candidates by `alt<j>` tokens.
+fn logprobs_result(parts: &[Value], top: u64) -> Value {
+    let text: String = parts
+        .iter()
+        .filter(|p| p.get("thought").is_none())
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect();
+    let pieces = word_pieces(&text);
+    let chosen: Vec<Value> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"token": t, "tokenId": i, "logProbability": -0.25}))
+        .collect();
+    let tops: Vec<Value> = chosen
+        .iter()
+        .map(|c| {
+            let mut all = vec![c.clone()];
+            for j in 1..top {
+                all.push(json!({"token": format!("alt{j}"), "tokenId": 1000 + j,
+                    "logProbability": -3.0 - j as f64}));
+            }
+            json!({"candidates": all})
+        })
+        .collect();
+    json!({"chosenCandidates": chosen, "topCandidates": tops})
 }
 
 /// The calls to make, as `functionCall` objects.
