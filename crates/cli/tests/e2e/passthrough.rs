@@ -7,7 +7,7 @@ use http::Method;
 use serde_json::{Value, json};
 use sluice_testkit::MockUpstream;
 
-use crate::harness::{Resp, Sluice, post_json, send, sse_data};
+use crate::harness::{Resp, Sluice, get, mock_config, post_json, send, sse_data};
 
 /// Providers `openai` (mock `a`, the default for model-less requests), `other` (mock `b`) and
 /// `keyless` (mock `b`, no API key), with aliases for embeddings, completions and images.
@@ -338,4 +338,28 @@ async fn the_upstream_sees_the_provider_key_never_the_clients() {
     headers.push(("x-sluice-provider", "keyless"));
     assert_ok(&send(Method::GET, &gw.url("/v1/files"), &headers, "").await);
     assert_creds(&b, None);
+}
+
+/// The Responses API passes through to OpenAI-family providers: a model alias is routed and
+/// rewritten, streams are relayed, and retrieving a stored response reaches the upstream.
+#[tokio::test]
+async fn responses_api_passes_through_to_openai_family_providers() {
+    let mock = MockUpstream::start().await;
+    let gw = Sluice::start(&mock_config(&mock.base_url()));
+    let body =
+        json!({"model": "fast", "input": "hello", "store": true, "reasoning": {"effort": "low"}});
+    let r = post_json(&gw.url("/v1/responses"), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = mock.last().unwrap();
+    assert_eq!(seen.path, "/v1/responses");
+    let mut expected = body.clone();
+    expected["model"] = json!("gpt-4o-mini");
+    assert_eq!(seen.json(), expected);
+    assert_eq!(r.header("x-sluice-model"), Some("gpt-4o-mini"));
+    let r = get(&gw.url("/v1/responses/resp_123?include=x")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        mock.last().unwrap().path,
+        "/v1/responses/resp_123?include=x"
+    );
 }
