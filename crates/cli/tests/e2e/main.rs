@@ -6,6 +6,7 @@ mod harness;
 
 mod anthropic;
 mod basics;
+mod conformance;
 mod errors;
 mod gemini;
 mod ops;

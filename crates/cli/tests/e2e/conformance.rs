@@ -1,0 +1,294 @@
+//! Conformance: the same client-visible scenarios, through the real binary, against every
+//! provider's mock upstream. Each mock speaks its provider's wire format and validates
+//! requests the way the real API does, so a translation bug fails here.
+
+use serde_json::{Value, json};
+use sluice_testkit::{Behavior, MockUpstream, anthropic, gemini};
+
+use crate::harness::{Resp, Sluice, post_json, sse_data};
+
+const CHAT: &str = "/v1/chat/completions";
+
+/// A 1×1 transparent PNG as a data URL.
+const PIXEL: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// How to reach one provider kind's mock, and its error replies.
+struct Kind {
+    /// The provider entry, given the mock's root URL (`http://127.0.0.1:PORT`).
+    provider: fn(&str) -> String,
+    /// The provider's model name.
+    model: &'static str,
+    /// A 400 in the provider's own error shape.
+    bad_request: fn() -> Behavior,
+    /// A 429 in the provider's own error shape.
+    rate_limited: fn() -> Behavior,
+}
+
+fn openai_error(status: u16, code: &str) -> Behavior {
+    Behavior::openai_error(
+        status,
+        "refused by the mock",
+        "invalid_request_error",
+        Some(code),
+    )
+}
+
+const OPENAI: Kind = Kind {
+    provider: |root| format!("{{ kind: openai-compatible, base_url: \"{root}/v1\", api_key: k }}"),
+    model: "gpt-4o-mini",
+    bad_request: || openai_error(400, "bad"),
+    rate_limited: || Behavior::rate_limited(1),
+};
+
+const AZURE: Kind = Kind {
+    provider: |root| format!("{{ kind: azure-openai, base_url: \"{root}\", api_key: k }}"),
+    model: "my-deployment",
+    bad_request: || openai_error(400, "bad"),
+    rate_limited: || Behavior::rate_limited(1),
+};
+
+const ANTHROPIC: Kind = Kind {
+    provider: |root| format!("{{ kind: anthropic, base_url: \"{root}\", api_key: k }}"),
+    model: "claude-sonnet-4-5",
+    bad_request: || anthropic::error(400, "invalid_request_error", "refused by the mock"),
+    rate_limited: || anthropic::error(429, "rate_limit_error", "slow down"),
+};
+
+const GEMINI: Kind = Kind {
+    provider: |root| format!("{{ kind: gemini, base_url: \"{root}\", api_key: k }}"),
+    model: "gemini-2.5-flash",
+    bad_request: || gemini::error(400, "INVALID_ARGUMENT", "refused by the mock"),
+    rate_limited: gemini::rate_limited,
+};
+
+/// A gateway whose model `m` is the kind's model on the mock.
+fn gateway(kind: &Kind, mock: &MockUpstream) -> Sluice {
+    Sluice::start(&format!(
+        "providers:\n  up: {}\nmodels:\n  - name: m\n    targets: [ {{ provider: up, model: {} }} ]\n",
+        (kind.provider)(&mock.root_url()),
+        kind.model
+    ))
+}
+
+fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}
+
+fn weather_tool() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
+}
+
+/// The chunks of a successful SSE body (which must end with `[DONE]`).
+fn chunks(r: &Resp) -> Vec<Value> {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let events = sse_data(&r.body);
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
+
+async fn simple(kind: &Kind) {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(kind, &mock);
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "m", "messages": user("hello there")}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["object"], "chat.completion");
+    assert!(!out["id"].as_str().unwrap().is_empty());
+    assert!(
+        out["created"].as_u64().unwrap() > 0,
+        "a real timestamp, never a placeholder"
+    );
+    assert_eq!(out["choices"][0]["message"]["role"], "assistant");
+    assert!(
+        out["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("hello there"),
+        "{out}"
+    );
+    assert_eq!(out["choices"][0]["finish_reason"], "stop");
+    let usage = &out["usage"];
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(r.header("x-sluice-model"), Some(kind.model));
+}
+
+async fn stream(kind: &Kind) {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(kind, &mock);
+    let body = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}, "messages": user("stream this")});
+    let chunks = chunks(&post_json(&gw.url(CHAT), &body).await);
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"]["role"], "assistant",
+        "role chunk first"
+    );
+    let id = chunks[0]["id"].clone();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["id"] == id && c["object"] == "chat.completion.chunk")
+    );
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(text.contains("stream this"), "{text}");
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]), "usage chunk last: {last}");
+    assert!(last["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "stop")
+    );
+}
+
+async fn tools(kind: &Kind) {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(kind, &mock);
+    let body = json!({"model": "m", "messages": user("weather in Paris?"), "tools": weather_tool(), "tool_choice": "auto"});
+    let r = post_json(&gw.url(CHAT), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    let call = &out["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert!(args.is_object());
+    // The result goes back and the conversation continues.
+    let follow = json!({"model": "m", "tools": weather_tool(), "messages": [
+        {"role": "user", "content": "weather in Paris?"},
+        out["choices"][0]["message"],
+        {"role": "tool", "tool_call_id": call["id"], "content": "sunny"}
+    ]});
+    let r = post_json(&gw.url(CHAT), &follow).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+async fn stream_tools(kind: &Kind) {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(kind, &mock);
+    let body = json!({"model": "m", "stream": true, "messages": user("weather?"), "tools": weather_tool()});
+    let chunks = chunks(&post_json(&gw.url(CHAT), &body).await);
+    let mut name = String::new();
+    let mut args = String::new();
+    for c in &chunks {
+        for tc in c["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(tc["index"], 0);
+            name.push_str(tc["function"]["name"].as_str().unwrap_or_default());
+            args.push_str(tc["function"]["arguments"].as_str().unwrap_or_default());
+        }
+    }
+    assert_eq!(name, "get_weather");
+    assert!(
+        serde_json::from_str::<Value>(&args).unwrap().is_object(),
+        "{args}"
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "tool_calls")
+    );
+}
+
+async fn vision(kind: &Kind) {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(kind, &mock);
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": PIXEL}}
+    ]}]});
+    let r = post_json(&gw.url(CHAT), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+async fn json_mode(kind: &Kind) {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(kind, &mock);
+    let schema =
+        json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]});
+    let body = json!({"model": "m", "messages": user("a person"),
+        "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}}});
+    let r = post_json(&gw.url(CHAT), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let content = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parsed: Value = serde_json::from_str(&content).unwrap();
+    assert!(parsed.is_object(), "{content}");
+}
+
+async fn errors(kind: &Kind) {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(kind, &mock);
+    mock.push((kind.bad_request)());
+    let r = post_json(&gw.url(CHAT), &json!({"model": "m", "messages": user("x")})).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let e = &r.json()["error"];
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused by the mock"),
+        "{e}"
+    );
+    assert!(e["type"].is_string());
+    mock.push((kind.rate_limited)());
+    let r = post_json(&gw.url(CHAT), &json!({"model": "m", "messages": user("x")})).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(
+        mock.request_count(),
+        2,
+        "client errors and 429s without retry config are not retried"
+    );
+}
+
+/// One module of identical scenarios per provider kind.
+macro_rules! conformance {
+    ($($name:ident => $kind:expr),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn simple() { super::simple(&$kind).await }
+            #[tokio::test]
+            async fn stream() { super::stream(&$kind).await }
+            #[tokio::test]
+            async fn tools() { super::tools(&$kind).await }
+            #[tokio::test]
+            async fn stream_tools() { super::stream_tools(&$kind).await }
+            #[tokio::test]
+            async fn vision() { super::vision(&$kind).await }
+            #[tokio::test]
+            async fn json_mode() { super::json_mode(&$kind).await }
+            #[tokio::test]
+            async fn errors() { super::errors(&$kind).await }
+        }
+    )*};
+}
+
+conformance! {
+    openai => super::OPENAI,
+    azure => super::AZURE,
+    anthropic_messages => super::ANTHROPIC,
+    gemini_api => super::GEMINI,
+}
