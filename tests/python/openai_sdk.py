@@ -2,16 +2,16 @@
 
 Run by the e2e test `python_sdk::openai_sdk_works_unchanged`, which starts a mock upstream
 and the real gateway and passes the gateway's URL in SLUICE_BASE_URL. Each scenario is a
-function named `test_*`; the script prints one line per scenario and a closing
-"N passed, N failed" line, and exits non-zero when any scenario failed.
+function named `test_*`, run by `scenarios.run`, which prints one line per scenario and a
+closing "N passed, N failed" line, and exits non-zero when any scenario failed.
 """
 
 import json
 import os
-import sys
-import traceback
 
 import openai
+
+import scenarios
 
 BASE_URL = os.environ["SLUICE_BASE_URL"]
 client = openai.OpenAI(base_url=BASE_URL, api_key="sk-client-key", max_retries=0, timeout=20)
@@ -168,20 +168,5 @@ def test_errors_are_typed():
         raise AssertionError("expected BadRequestError")
 
 
-def main():
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-            print(f"ok     {name}")
-        except Exception:  # noqa: BLE001 - report every failure, keep going
-            failed += 1
-            print(f"FAILED {name}")
-            traceback.print_exc(file=sys.stdout)
-    print(f"openai-sdk: {len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    scenarios.run("openai-sdk", globals())

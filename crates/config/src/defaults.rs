@@ -57,6 +57,7 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
         providers,
         models: vec![demo_model()],
         routing: Vec::new(),
+        logging: Default::default(),
     }
 }
 
@@ -69,6 +70,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: &str, key: Option<String>)
         api_version: None,
         headers: Vec::new(),
         direct: true,
+        native: true,
         timeouts: Timeouts::default(),
     }
 }

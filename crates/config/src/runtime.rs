@@ -21,6 +21,47 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// Routing rules, evaluated in order; the first that matches picks the model.
     pub routing: Vec<RoutingRule>,
+    /// The request log.
+    pub logging: LoggingConfig,
+}
+
+/// `logging:` section: the request log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingConfig {
+    /// Whether requests are logged to the store at all. Default true.
+    pub enabled: bool,
+    /// How often queued records are written. Default 200 ms; also the most a crash can lose.
+    pub batch_interval: Duration,
+    /// Queued records that trigger a write before the interval is over. Default 1,000.
+    pub batch_size: u32,
+    /// Capacity of the in-memory queue; beyond it records go to the journal. Default 10,000.
+    pub queue: u32,
+    /// Directory of the spill journal. Default `./sluice-journal/`.
+    pub journal: std::path::PathBuf,
+    /// Records older than this are deleted; `None` keeps them. Default 30 days.
+    pub retention: Option<Duration>,
+    /// The most records kept; the oldest beyond it are deleted. Default unlimited.
+    pub max_rows: Option<u64>,
+    /// Whether request and response bodies are stored. Default false.
+    pub bodies: bool,
+    /// The most bytes of each body stored. Default 64 KiB.
+    pub max_body_bytes: u64,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            batch_interval: Duration::from_millis(200),
+            batch_size: 1000,
+            queue: 10_000,
+            journal: std::path::PathBuf::from(DEFAULT_JOURNAL),
+            retention: Some(Duration::from_secs(30 * 86_400)),
+            max_rows: None,
+            bodies: false,
+            max_body_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// One routing rule.
@@ -144,6 +185,9 @@ pub struct ProviderConfig {
     pub headers: Vec<(String, String)>,
     /// Whether clients may name `provider/model` directly. Default true.
     pub direct: bool,
+    /// Whether the provider's own API is reachable as native pass-through at
+    /// `/{name}/…`. Default true.
+    pub native: bool,
     /// Deadlines for this provider's requests.
     pub timeouts: Timeouts,
 }
@@ -306,6 +350,8 @@ pub const DEFAULT_MAX_BODY: u64 = 20 * 1024 * 1024;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Default Azure `api_version`.
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+/// Default `logging.journal`.
+pub const DEFAULT_JOURNAL: &str = "./sluice-journal/";
 
 impl Config {
     /// The provider named `name`.
@@ -322,12 +368,6 @@ impl Config {
     /// them have not landed), one warning each, so nobody relies on them unknowingly.
     pub fn inactive_settings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.store != DEFAULT_STORE {
-            out.push(
-                "store: nothing is persisted by this build yet; the setting has no effect"
-                    .to_owned(),
-            );
-        }
         if self.redis.is_some() {
             out.push(
                 "redis: this build keeps all state in memory; the setting has no effect".to_owned(),

@@ -11,9 +11,9 @@ use futures_util::future::BoxFuture;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use sluice_config::Timeouts;
-use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 
-use crate::forward::ForwardRequest;
+use crate::forward::{ForwardRequest, NativeRequest};
 
 /// A request or response body of the transport.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -131,6 +131,25 @@ pub trait Provider: Send + Sync + 'static {
         req: ForwardRequest,
         cx: &'a CallCx,
     ) -> BoxFuture<'a, Result<http::Response<UpstreamBody>, GatewayError>>;
+
+    /// Forwards a request in the provider's own API (native pass-through, `/{provider}/…`)
+    /// with the provider's credentials in place of the client's. Every upstream answer,
+    /// error statuses included, is returned as it is; only transport failures (connect,
+    /// reset, timeout) are errors. Providers without an HTTP API answer 501 (the default).
+    fn forward_native<'a>(
+        &'a self,
+        req: NativeRequest,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<http::Response<UpstreamBody>, GatewayError>> {
+        let _ = (req, cx);
+        Box::pin(async {
+            Err(GatewayError::new(
+                ErrorKind::Unsupported,
+                Origin::Client,
+                "this provider has no native API to pass requests through to",
+            ))
+        })
+    }
 }
 
 /// Seconds since the Unix epoch.

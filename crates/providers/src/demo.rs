@@ -1,7 +1,6 @@
 //! The built-in `demo` provider: answers offline so the quick start works with no keys and no
 //! network. It says what it is and echoes the last user message, word by word when streaming.
 
-
 use futures_util::future::BoxFuture;
 use sluice_types::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, Content, Delta, ErrorKind,
@@ -9,7 +8,7 @@ use sluice_types::{
 };
 
 use crate::call::unix_now;
-use crate::{CallCx, ChunkStream, ForwardRequest, Provider, Target, UpstreamBody};
+use crate::{CallCx, ChunkStream, ForwardRequest, NativeRequest, Provider, Target, UpstreamBody};
 
 /// The offline demo provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -161,6 +160,21 @@ impl Provider for DemoProvider {
                 ErrorKind::Unsupported,
                 Origin::Client,
                 "the demo provider serves chat completions only",
+            ))
+        })
+    }
+
+    fn forward_native<'a>(
+        &'a self,
+        _req: NativeRequest,
+        _cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<http::Response<UpstreamBody>, GatewayError>> {
+        Box::pin(async {
+            Err(GatewayError::new(
+                ErrorKind::Unsupported,
+                Origin::Client,
+                "the demo provider answers offline and has no native API to pass requests \
+                 through to",
             ))
         })
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Method, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -16,18 +16,22 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
-use sluice_config::{ProviderConfig, ProviderKind};
+use sluice_config::{ProviderConfig, ProviderKind, Timeouts};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 
 use crate::call::unix_now;
+use crate::forward::{DeadlineBody, ForwardRequest, NativeRequest};
 use crate::ratelimit;
-use crate::forward::{DeadlineBody, ForwardRequest};
 use crate::{
     CallCx, ChunkStream, Codec, DecodeCx, Provider, SseParser, Target, UpstreamBody, box_body,
 };
 
 /// Largest upstream body read into memory (non-stream answers and error bodies).
 const MAX_UPSTREAM_BODY: usize = 64 << 20;
+
+/// Request headers that carry credentials: never sent upstream from a client on native
+/// routes (the provider's own are added in their place).
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
@@ -38,6 +42,10 @@ pub struct HttpProvider<C: Codec> {
     client: HttpClient,
     /// Headers sent on every request: credentials (marked sensitive) and configured extras.
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// The configured base URL without a trailing slash, for native pass-through.
+    base_url: String,
+    /// What the provider speaks, for native pass-through's URL and header rules.
+    kind: ProviderKind,
 }
 
 impl<C: Codec> HttpProvider<C> {
@@ -91,7 +99,36 @@ impl<C: Codec> HttpProvider<C> {
             codec: Arc::new(codec),
             client,
             headers,
+            base_url: cfg.base_url.trim_end_matches('/').to_owned(),
+            kind: cfg.kind,
         })
+    }
+
+    /// Sends `headers` and `body` to `url` within `timeouts` (and the request's deadline), and
+    /// returns the response head with the deadline that governs the rest of the exchange.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: UpstreamBody,
+        timeouts: &Timeouts,
+        cx: &CallCx,
+    ) -> Result<(Response<Incoming>, Instant), GatewayError> {
+        let started = Instant::now();
+        let own = started + timeouts.total;
+        let deadline = cx.deadline.map_or(own, |d| d.min(own));
+        let mut builder = Request::builder().method(method).uri(url);
+        if let Some(h) = builder.headers_mut() {
+            *h = headers;
+        }
+        let http_req = builder
+            .body(body)
+            .map_err(|e| GatewayError::internal(format!("invalid upstream URL {url}: {e}")))?;
+        let resp = self
+            .send(http_req, timeouts.first_byte, deadline, cx)
+            .await?;
+        Ok((resp, deadline))
     }
 
     /// Sends one request and waits for the response head, within the first-byte deadline.
@@ -227,22 +264,11 @@ impl<C: Codec> Provider for HttpProvider<C> {
         cx: &'a CallCx,
     ) -> BoxFuture<'a, Result<Response<UpstreamBody>, GatewayError>> {
         Box::pin(async move {
-            let started = Instant::now();
-            let deadline = cx.deadline.map_or(started + req.timeouts.total, |d| {
-                d.min(started + req.timeouts.total)
-            });
             let url =
                 self.codec
                     .forward_url(&req.path, req.query.as_deref(), req.model.as_deref())?;
-            let mut builder = Request::builder().method(req.method).uri(&url);
-            if let Some(h) = builder.headers_mut() {
-                *h = req.headers;
-            }
-            let http_req = builder
-                .body(req.body)
-                .map_err(|e| GatewayError::internal(format!("invalid upstream URL {url}: {e}")))?;
-            let resp = self
-                .send(http_req, req.timeouts.first_byte, deadline, cx)
+            let (resp, deadline) = self
+                .exchange(req.method, &url, req.headers, req.body, &req.timeouts, cx)
                 .await?;
             let (parts, body) = resp.into_parts();
             if !parts.status.is_success() {
@@ -253,6 +279,80 @@ impl<C: Codec> Provider for HttpProvider<C> {
             Ok(Response::from_parts(parts, body))
         })
     }
+
+    fn forward_native<'a>(
+        &'a self,
+        req: NativeRequest,
+        cx: &'a CallCx,
+    ) -> BoxFuture<'a, Result<Response<UpstreamBody>, GatewayError>> {
+        Box::pin(async move {
+            let url = native_url(&self.base_url, self.kind, &req.path, req.query.as_deref());
+            let mut headers = req.headers;
+            for name in CREDENTIAL_HEADERS {
+                headers.remove(*name);
+            }
+            if self.kind == ProviderKind::Anthropic && !headers.contains_key("anthropic-version") {
+                headers.insert(
+                    HeaderName::from_static("anthropic-version"),
+                    HeaderValue::from_static(crate::anthropic::wire::ANTHROPIC_VERSION),
+                );
+            }
+            if let Ok(id) = HeaderValue::from_str(&cx.request_id) {
+                headers.insert(HeaderName::from_static("x-request-id"), id);
+            }
+            let (resp, deadline) = self
+                .exchange(req.method, &url, headers, req.body, &req.timeouts, cx)
+                .await?;
+            let (parts, body) = resp.into_parts();
+            let is_stream = parts
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+            let mut body = DeadlineBody::new(body, deadline);
+            if is_stream {
+                body = body.with_idle(req.timeouts.idle);
+            }
+            Ok(Response::from_parts(parts, body.boxed_unsync()))
+        })
+    }
+}
+
+/// The upstream URL of a native pass-through request: `{base_url}{path}?{query}`.
+///
+/// `base_url` ends in `/v1` for the OpenAI family while native clients send the full path
+/// (`/openai/v1/chat/completions`), so for that family a leading `/v1` segment of `path` is
+/// dropped when `base_url` ends in `/v1`: both `/openai/v1/models` and `/openai/models` reach
+/// `{base_url}/models`. Anthropic's and Gemini's base URLs are host roots, so their paths are
+/// appended as they are. Gemini's `key` query parameter (a client credential) is removed.
+fn native_url(base_url: &str, kind: ProviderKind, path: &str, query: Option<&str>) -> String {
+    let openai_family = matches!(
+        kind,
+        ProviderKind::OpenAiCompatible(_) | ProviderKind::AzureOpenAi
+    );
+    let path = if openai_family && base_url.ends_with("/v1") {
+        match path.strip_prefix("/v1") {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => path,
+        }
+    } else {
+        path
+    };
+    let mut url = format!("{base_url}{path}");
+    let query = match (kind, query) {
+        (ProviderKind::Gemini, Some(q)) => q
+            .split('&')
+            .filter(|pair| pair.split('=').next() != Some("key"))
+            .collect::<Vec<_>>()
+            .join("&"),
+        (_, Some(q)) => q.to_owned(),
+        (_, None) => String::new(),
+    };
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query);
+    }
+    url
 }
 
 /// Reads a whole upstream body within `deadline`, booking the time as upstream wait.
@@ -291,6 +391,17 @@ fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> Gateway
     while let Some(s) = src {
         detail.push_str(": ");
         detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return GatewayError::new(
+                ErrorKind::PayloadTooLarge,
+                Origin::Client,
+                "the request body is larger than this gateway accepts",
+            );
+        }
         src = s.source();
     }
     if e.is_connect() {
@@ -415,5 +526,68 @@ impl<C: Codec> StreamDriver<C> {
         self.finished = true;
         self.pending.clear();
         Some(Err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_config::{Preset, ProviderKind};
+
+    use super::native_url;
+
+    #[test]
+    fn native_urls_follow_the_base_url_rule() {
+        let openai = ProviderKind::OpenAiCompatible(Preset::Generic);
+        let v1 = "https://api.openai.com/v1";
+        assert_eq!(
+            native_url(v1, openai, "/v1/chat/completions", None),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            native_url(v1, openai, "/chat/completions", Some("a=1")),
+            "https://api.openai.com/v1/chat/completions?a=1"
+        );
+        assert_eq!(native_url(v1, openai, "/v1", None), v1);
+        assert_eq!(
+            native_url(v1, openai, "/v1beta/x", None),
+            "https://api.openai.com/v1/v1beta/x"
+        );
+        let root = "https://api.perplexity.ai";
+        assert_eq!(
+            native_url(root, openai, "/v1/chat/completions", None),
+            "https://api.perplexity.ai/v1/chat/completions"
+        );
+        assert_eq!(
+            native_url(
+                "https://r.openai.azure.com",
+                ProviderKind::AzureOpenAi,
+                "/openai/deployments/d/chat/completions",
+                Some("api-version=2024-10-21"),
+            ),
+            "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            native_url(
+                "https://api.anthropic.com",
+                ProviderKind::Anthropic,
+                "/v1/messages",
+                Some("beta=true"),
+            ),
+            "https://api.anthropic.com/v1/messages?beta=true"
+        );
+        let gemini = "https://generativelanguage.googleapis.com";
+        assert_eq!(
+            native_url(
+                gemini,
+                ProviderKind::Gemini,
+                "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                Some("key=client-secret&alt=sse"),
+            ),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            native_url(gemini, ProviderKind::Gemini, "/v1/models", Some("key=k")),
+            "https://generativelanguage.googleapis.com/v1/models"
+        );
     }
 }

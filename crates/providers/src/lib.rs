@@ -27,7 +27,7 @@ use sluice_types::GatewayError;
 pub use call::{CallCx, ChunkStream, Provider, Target, UpstreamBody, box_body};
 pub use codec::{Codec, DecodeCx, UpstreamRequest};
 pub use demo::DemoProvider;
-pub use forward::ForwardRequest;
+pub use forward::{ForwardRequest, NativeRequest};
 pub use http::HttpProvider;
 pub use sse::{SseEvent, SseParser};
 

@@ -196,6 +196,16 @@ impl Router {
         ))
     }
 
+    /// The provider named `name` when it serves native pass-through (`/{name}/…`; its
+    /// `native` setting, default true), as a target with no model.
+    pub fn native_provider(&self, name: &str) -> Option<(Target, Arc<dyn Provider>)> {
+        let e = self.providers.get(name).filter(|e| e.config.native)?;
+        Some((
+            target(&e.config.name, "", e.config.timeouts),
+            e.provider.clone(),
+        ))
+    }
+
     /// The routing rule that fires for a request, if any: its name and the model it picks.
     pub fn rule_for(&self, facts: &crate::RequestFacts<'_>) -> Option<(&str, &str)> {
         crate::rules::first_match(&self.rules, facts).map(|r| (r.name.as_str(), r.then.as_str()))

@@ -1,4 +1,9 @@
 //! The attempt loop: targets in strategy order, retries with backoff, then fallbacks.
+//!
+//! Each upstream call, retry, fallback and hedge is counted through the `metrics` facade
+//! where it happens (`sluice_upstream_attempts_total`, `sluice_upstream_latency_seconds`,
+//! `sluice_retries_total`, `sluice_fallbacks_total`, `sluice_hedges_total`). Labels come from
+//! the config only: a direct `provider/model` call is labelled `provider/*` and `*`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -60,13 +65,23 @@ impl Router {
         cx: &CallCx,
     ) -> Result<Outcome<A::Output>, GatewayError> {
         let mut failures: Vec<(Target, GatewayError)> = Vec::new();
-        let mut queue = VecDeque::from([group]);
+        // Each group to try, with the group whose failure led to it.
+        let mut queue: VecDeque<(Option<Arc<ModelGroup>>, Arc<ModelGroup>)> =
+            VecDeque::from([(None, group)]);
         let mut visited: Vec<String> = Vec::new();
-        while let Some(group) = queue.pop_front() {
+        while let Some((from, group)) = queue.pop_front() {
             if visited.contains(&group.name) || visited.len() >= MAX_GROUPS {
                 continue;
             }
             visited.push(group.name.clone());
+            if let Some(from) = from {
+                metrics::counter!(
+                    "sluice_fallbacks_total",
+                    "from" => self.group_label(&from),
+                    "to" => self.group_label(&group),
+                )
+                .increment(1);
+            }
             match self.run_group(&group, attempt, cx, &mut failures).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(GroupEnd::Stop) => break,
@@ -75,7 +90,8 @@ impl Router {
                         group
                             .fallbacks
                             .iter()
-                            .filter_map(|name| self.group(name).cloned()),
+                            .filter_map(|name| self.group(name).cloned())
+                            .map(|next| (Some(group.clone()), next)),
                     );
                 }
             }
@@ -91,6 +107,8 @@ impl Router {
         failures: &mut Vec<(Target, GatewayError)>,
     ) -> Result<Outcome<A::Output>, GroupEnd> {
         let order = group.order(cx.affinity.as_deref());
+        // A direct `provider/model` group is not configured: its names came from the client.
+        let direct = self.group(&group.name).is_none();
         let tries = if attempt.repeatable() {
             1 + group.retry.max as usize
         } else {
@@ -141,6 +159,8 @@ impl Router {
                     return Err(GroupEnd::Stop);
                 }
                 tokio::time::sleep(wait).await;
+                metrics::counter!("sluice_retries_total", "model" => self.group_label(group))
+                    .increment(1);
             }
             let (settled, cancelled) =
                 call_hedged(group, &order, slot, admission, n, attempt, cx).await;
@@ -154,7 +174,15 @@ impl Router {
             {
                 match result {
                     Ok(value) => {
-                        slot.observe(started.elapsed());
+                        let took = started.elapsed();
+                        slot.observe(took);
+                        record_attempt(slot, direct, "ok");
+                        metrics::histogram!(
+                            "sluice_upstream_latency_seconds",
+                            "provider" => slot.target.provider.clone(),
+                            "model" => upstream_model_label(slot, direct),
+                        )
+                        .record(took.as_secs_f64());
                         slot.circuit.success(admission);
                         let attempts =
                             u32::try_from(failures.len() + 1 + cancelled).unwrap_or(u32::MAX);
@@ -166,6 +194,7 @@ impl Router {
                     }
                     Err(e) => {
                         record_failure(slot, admission, &e);
+                        record_attempt(slot, direct, e.class().name());
                         failures.push((slot.target.clone(), e.clone()));
                         last_err = Some(e);
                     }
@@ -251,12 +280,15 @@ async fn call_hedged<'g, A: Attempt>(
         return (vec![primary.await], 0);
     };
     tracing::debug!(model = %group.name, after = ?after, "no answer yet: hedging on a second target");
+    // Only configured groups hedge (a direct call has one target), so the names are config.
+    metrics::counter!("sluice_hedges_total", "model" => group.name.clone()).increment(1);
     let secondary = call_one(slot2, admission2, attempt, cx);
     tokio::pin!(secondary);
     tokio::select! {
         done = &mut primary => {
             if done.result.is_ok() {
                 slot2.circuit.neutral(admission2);
+                record_attempt(slot2, false, "cancelled");
                 return (vec![done], 1);
             }
             (vec![done, secondary.await], 0)
@@ -264,6 +296,7 @@ async fn call_hedged<'g, A: Attempt>(
         done = &mut secondary => {
             if done.result.is_ok() {
                 slot.circuit.neutral(admission);
+                record_attempt(slot, false, "cancelled");
                 return (vec![done], 1);
             }
             (vec![done, primary.await], 0)
@@ -285,6 +318,40 @@ fn record_failure(slot: &TargetSlot, admission: Admission, e: &GatewayError) {
     } else {
         slot.circuit.neutral(admission);
     }
+}
+
+impl Router {
+    /// The `model` label of `group`: its name when it is configured, `provider/*` for a
+    /// direct call, whose name came from the client.
+    fn group_label(&self, group: &ModelGroup) -> String {
+        if self.group(&group.name).is_some() {
+            return group.name.clone();
+        }
+        match group.name.split_once('/') {
+            Some((provider, _)) => format!("{provider}/*"),
+            None => "other".to_owned(),
+        }
+    }
+}
+
+/// The upstream `model` label of `slot`: the configured model, or `*` in a direct call.
+fn upstream_model_label(slot: &TargetSlot, direct: bool) -> metrics::SharedString {
+    if direct {
+        metrics::SharedString::const_str("*")
+    } else {
+        slot.target.model.clone().into()
+    }
+}
+
+/// Counts one finished upstream call with its `outcome` (`ok`, `cancelled` or an error class).
+fn record_attempt(slot: &TargetSlot, direct: bool, outcome: &'static str) {
+    metrics::counter!(
+        "sluice_upstream_attempts_total",
+        "provider" => slot.target.provider.clone(),
+        "model" => upstream_model_label(slot, direct),
+        "outcome" => outcome,
+    )
+    .increment(1);
 }
 
 /// How a group's tries ended without success.

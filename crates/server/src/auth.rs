@@ -1,4 +1,5 @@
-//! Client authentication for `/v1`: `Authorization: Bearer`, `x-api-key` or `api-key`.
+//! Client authentication for `/v1`, `/admin` and native pass-through: `Authorization: Bearer`,
+//! `x-api-key` or `api-key` (native routes also take Gemini's `x-goog-api-key`).
 
 use std::sync::Arc;
 
@@ -14,25 +15,30 @@ use crate::{ApiError, Gateway};
 /// With an admin key configured, `/v1` needs it; without one, `/v1` is open (the CLI refuses
 /// to listen beyond loopback in that case unless told otherwise).
 pub async fn require_key(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    match check_key(&gw, presented_key(req.headers())) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Whether `key` (what the client presented, if anything) admits the request: always with no
+/// admin key configured, otherwise only when it is the admin key.
+pub(crate) fn check_key(gw: &Gateway, key: Option<&str>) -> Result<(), ApiError> {
     let Some(admin) = &gw.admin_key else {
-        return next.run(req).await;
+        return Ok(());
     };
-    match presented_key(req.headers()) {
-        None => ApiError(GatewayError::new(
+    match key {
+        None => Err(ApiError(GatewayError::new(
             ErrorKind::Unauthorized,
             Origin::Client,
             "missing API key: send it as `Authorization: Bearer <key>`",
-        ))
-        .into_response(),
-        Some(k) if constant_time_eq(k.as_bytes(), admin.expose_secret().as_bytes()) => {
-            next.run(req).await
-        }
-        Some(_) => ApiError(GatewayError::new(
+        ))),
+        Some(k) if constant_time_eq(k.as_bytes(), admin.expose_secret().as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError(GatewayError::new(
             ErrorKind::Unauthorized,
             Origin::Client,
             "invalid API key",
-        ))
-        .into_response(),
+        ))),
     }
 }
 

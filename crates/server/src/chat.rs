@@ -6,10 +6,11 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, header};
 use sluice_providers::{CallCx, ChunkStream, Provider, Target};
-use sluice_router::{Attempt, Outcome};
+use sluice_router::Attempt;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -102,30 +103,73 @@ fn has_content(chunk: &ChatChunk) -> bool {
         })
 }
 
-/// Handles a chat completion request.
-pub async fn handle(
+/// One inbound API: how its request body becomes the internal request, and how the answer
+/// is written back in its client's format. The pipeline in between is the same for all.
+pub(crate) trait ClientFormat: Sized {
+    /// Parses a request body into the internal request and this format's per-request state.
+    fn decode(bytes: Bytes, cx: &RequestCx) -> Result<(ChatRequest, Self), GatewayError>;
+    /// The JSON body of a complete answer from `target`.
+    fn json(&self, resp: ChatResponse, target: &Target) -> Result<Bytes, serde_json::Error>;
+    /// The server-sent events body of a streamed answer from `target`.
+    fn sse(&self, chunks: ChunkStream, target: &Target) -> Body;
+}
+
+/// OpenAI chat: the upstream's bytes where they are OpenAI JSON, else the serialized fields.
+pub(crate) struct OpenAiChat {
+    include_usage: bool,
+}
+
+impl ClientFormat for OpenAiChat {
+    fn decode(bytes: Bytes, _cx: &RequestCx) -> Result<(ChatRequest, Self), GatewayError> {
+        let mut req: ChatRequest = parse_json(&bytes)?;
+        req.raw = Some(bytes);
+        let include_usage = req.wants_stream_usage();
+        Ok((req, Self { include_usage }))
+    }
+
+    fn json(&self, resp: ChatResponse, _target: &Target) -> Result<Bytes, serde_json::Error> {
+        resp.openai_json()
+    }
+
+    fn sse(&self, chunks: ChunkStream, _target: &Target) -> Body {
+        sse::body(chunks, self.include_usage)
+    }
+}
+
+/// Handles a request of the inbound API `F` (OpenAI chat, Anthropic Messages).
+pub async fn handle<F: ClientFormat>(
     State(gw): State<Arc<Gateway>>,
     Extension(cx): Extension<RequestCx>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_limited(&headers, body, gw.max_body).await?;
-    let mut req: ChatRequest = parse_json(&bytes)?;
-    req.raw = Some(bytes);
-    if req.model.is_empty() {
-        return Err(GatewayError::invalid_request("`model` must not be empty")
-            .with_param("model")
-            .into());
-    }
+    let (req, format) = F::decode(bytes, &cx)?;
+    Ok(respond(&gw, &cx, &headers, &req, &format).await?)
+}
+
+/// The pipeline after parsing, shared by every inbound API: routing rules, model resolution
+/// (an A/B split sticks to the user or key), the router's attempt loop with session
+/// affinity, then the answer as JSON or SSE in the client's `format`, with the headers that
+/// name the target, the attempts, the variant and the rule.
+async fn respond(
+    gw: &Gateway,
+    cx: &RequestCx,
+    headers: &HeaderMap,
+    req: &ChatRequest,
+    format: &impl ClientFormat,
+) -> Result<Response, GatewayError> {
+    cx.note_model(&gw.router, &req.model);
+    require_model(req)?;
     let user = headers
         .get("x-sluice-user")
         .and_then(|v| v.to_str().ok())
         .or(req.user.as_deref());
-    let tags = facts::tags(&headers)?;
-    let (model, rule) = facts::apply_rules(&gw.router, &req, &headers, &tags);
+    let tags = facts::tags(headers)?;
+    let (model, rule) = facts::apply_rules(&gw.router, req, headers, &tags);
     let route = gw
         .router
-        .route(&model, user.or_else(|| presented_key(&headers)))?;
+        .route(&model, user.or_else(|| presented_key(headers)))?;
     let group = route.group;
     let mut call = cx.call.clone();
     call.affinity = headers
@@ -138,23 +182,11 @@ pub async fn handle(
         .or(req.max_tokens)
         .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
     call.estimated_tokens = req.estimated_prompt_tokens() + output_limit;
-    if req.is_stream() {
-        let Outcome {
-            value,
-            target,
-            attempts,
-        } = gw
-            .router
-            .run(
-                group.clone(),
-                &Stream {
-                    req: &req,
-                    hold: group.retry.stream_hold,
-                },
-                &call,
-            )
-            .await?;
-        let mut resp = Response::new(sse::body(value, req.wants_stream_usage()));
+    let (mut resp, target, attempts) = if req.is_stream() {
+        let hold = group.retry.stream_hold;
+        let out = gw.router.run(group, &Stream { req, hold }, &call).await?;
+        let chunks = crate::metrics::watch_stream(out.value, &out.target);
+        let mut resp = Response::new(format.sse(chunks, &out.target));
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -162,17 +194,13 @@ pub async fn handle(
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        stamp(h, &target, attempts);
-        stamp_variant(h, route.variant.as_deref());
-        stamp_rule(h, rule.as_deref());
-        Ok(resp)
+        (resp, out.target, out.attempts)
     } else {
-        let out = gw.router.run(group, &Complete(&req), &call).await?;
-        let json = out
-            .value
-            .openai_json()
+        let out = gw.router.run(group, &Complete(req), &call).await?;
+        let json = format
+            .json(out.value, &out.target)
             .map_err(|e| GatewayError::internal(format!("could not encode the response: {e}")))?;
-        let mut resp = (
+        let resp = (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -180,11 +208,21 @@ pub async fn handle(
             Body::from(json),
         )
             .into_response();
-        stamp(resp.headers_mut(), &out.target, out.attempts);
-        stamp_variant(resp.headers_mut(), route.variant.as_deref());
-        stamp_rule(resp.headers_mut(), rule.as_deref());
-        Ok(resp)
+        (resp, out.target, out.attempts)
+    };
+    let h = resp.headers_mut();
+    stamp(h, &target, attempts);
+    stamp_variant(h, route.variant.as_deref());
+    stamp_rule(h, rule.as_deref());
+    Ok(resp)
+}
+
+/// Refuses a request without a model name.
+pub(crate) fn require_model(req: &ChatRequest) -> Result<(), GatewayError> {
+    if req.model.is_empty() {
+        return Err(GatewayError::invalid_request("`model` must not be empty").with_param("model"));
     }
+    Ok(())
 }
 
 /// Names the routing rule that chose the model, when one fired.

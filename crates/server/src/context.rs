@@ -1,18 +1,20 @@
-//! Per-request context: the request id, the deadline, overhead accounting, panic capture and
-//! the access log, applied around every route.
+//! Per-request context: the request id, the deadline, overhead accounting, panic capture,
+//! the access log and the request metrics, applied around every route.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use http::HeaderValue;
 use sluice_providers::CallCx;
+use sluice_router::Router;
 use sluice_types::GatewayError;
 
 use crate::ApiError;
+use crate::metrics::{self, ModelSlot};
 
 /// Longest accepted `x-request-id`.
 const MAX_REQUEST_ID: usize = 128;
@@ -24,10 +26,19 @@ pub struct RequestCx {
     pub id: Arc<str>,
     /// Deadline and upstream time accounting, shared with providers.
     pub call: CallCx,
+    /// The requested model, as the metrics label it becomes.
+    pub(crate) model: ModelSlot,
 }
 
-/// Reads or makes the request id, applies `x-sluice-timeout`, catches panics, and stamps
-/// `x-request-id` and `x-sluice-overhead-us` on the response.
+impl RequestCx {
+    /// Notes the model the client asked for, for the request metrics (the first call wins).
+    pub(crate) fn note_model(&self, router: &Router, requested: &str) {
+        self.model.set(router, requested);
+    }
+}
+
+/// Reads or makes the request id, applies `x-sluice-timeout`, catches panics, stamps
+/// `x-request-id` and `x-sluice-overhead-us` on the response, and logs and counts the request.
 pub async fn around(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id: Arc<str> = req
@@ -42,6 +53,8 @@ pub async fn around(mut req: Request, next: Next) -> Response {
         id: id.clone(),
         method: req.method().clone(),
         path: req.uri().path().to_owned(),
+        route: req.extensions().get::<MatchedPath>().cloned(),
+        model: ModelSlot::default(),
         started,
         logged: false,
     };
@@ -54,6 +67,7 @@ pub async fn around(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestCx {
         id: id.clone(),
         call: call.clone(),
+        model: log.model.clone(),
     });
     let mut resp = match deadline {
         Err(e) => ApiError(e).into_response(),
@@ -82,31 +96,39 @@ pub async fn around(mut req: Request, next: Next) -> Response {
         .extensions()
         .get::<GatewayError>()
         .map(|e| e.message().to_owned());
-    log.write(resp.status().as_u16(), overhead, error.as_deref());
+    log.write(resp.status().as_u16(), Some(overhead), error.as_deref());
     resp
 }
 
-/// The access log line of one request. A request whose client hung up before the response
-/// head was ready is still logged, as status 499, when its future is dropped.
+/// The access log line and metrics of one request. A request whose client hung up before the
+/// response head was ready is still logged and counted, as status 499, when its future is
+/// dropped.
 struct AccessLog {
     id: Arc<str>,
     method: http::Method,
     path: String,
+    /// The route template that matched, for the metrics.
+    route: Option<MatchedPath>,
+    model: ModelSlot,
     started: Instant,
     logged: bool,
 }
 
 impl AccessLog {
-    fn write(&mut self, status: u16, overhead: Duration, error: Option<&str>) {
+    /// Logs and counts the request; `overhead` is `None` when it is unknown (client gone).
+    fn write(&mut self, status: u16, overhead: Option<Duration>, error: Option<&str>) {
         self.logged = true;
+        let duration = self.started.elapsed();
+        metrics::record_request(self.route.as_ref(), &self.model, status, duration, overhead);
+        let overhead_us = overhead.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         tracing::info!(
             target: "sluice::access",
             request_id = %self.id,
             method = %self.method,
             path = self.path,
             status,
-            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
-            overhead_us = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX),
+            duration_ms = duration.as_secs_f64() * 1000.0,
+            overhead_us,
             error,
             "request"
         );
@@ -118,7 +140,7 @@ impl Drop for AccessLog {
         if !self.logged {
             self.write(
                 499,
-                Duration::ZERO,
+                None,
                 Some("the client closed the connection before the response"),
             );
         }

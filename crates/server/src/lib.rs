@@ -5,8 +5,10 @@
 //! are one middleware each, applied around every route. The LLM pipeline of a chat request is
 //! a straight line in [`chat`]: parse once into `ChatRequest`, resolve the model, run the
 //! router's attempt loop, then answer as JSON or relay the stream chunk by chunk as it
-//! arrives. Everything OpenAI-shaped that is not chat goes through [`passthrough`], which
-//! routes by `model` when the body names one and streams bodies both ways otherwise.
+//! arrives. The Anthropic Messages API ([`messages`]) decodes into the same request and reuses
+//! that pipeline; it differs only in how it writes answers and errors. Everything
+//! OpenAI-shaped that is not chat goes through [`passthrough`], which routes by `model` when
+//! the body names one and streams bodies both ways otherwise.
 //! [`Gateway`] holds the state built from a validated config; handlers share it by `Arc`.
 
 mod admin;
@@ -16,7 +18,10 @@ mod chat;
 mod context;
 mod error;
 mod facts;
+mod messages;
+mod metrics;
 mod models;
+mod native;
 mod passthrough;
 mod sse;
 
@@ -42,6 +47,7 @@ pub struct Gateway {
 impl Gateway {
     /// Builds providers and routes from `config`.
     pub fn new(config: &Config) -> Result<Self, GatewayError> {
+        metrics::install();
         Ok(Self {
             router: Router::new(config)?,
             admin_key: config.server.admin_key.clone(),
@@ -53,12 +59,22 @@ impl Gateway {
 /// The HTTP application for `gateway`.
 pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
     let v1 = HttpRouter::new()
-        .route("/v1/chat/completions", post(chat::handle))
+        .route(
+            "/v1/chat/completions",
+            post(chat::handle::<chat::OpenAiChat>),
+        )
+        .route(
+            "/v1/messages",
+            post(chat::handle::<messages::AnthropicMessages>),
+        )
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
         .route("/v1/completions", post(passthrough::handle))
         .route("/v1/embeddings", post(passthrough::handle))
         .route("/v1/moderations", post(passthrough::handle))
+        .route("/v1/responses", post(passthrough::handle))
+        .route("/v1/responses/{*rest}", any(passthrough::handle))
         .route("/v1/images/{*rest}", any(passthrough::handle))
         .route("/v1/audio/{*rest}", any(passthrough::handle))
         .route("/v1/files", any(passthrough::handle))
@@ -73,6 +89,7 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         ));
     let admin = HttpRouter::new()
         .route("/admin/v1/models", get(admin::models))
+        .route("/metrics", get(metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             auth::require_key,
@@ -82,9 +99,11 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .merge(admin)
         .route("/health/live", get(health))
         .route("/health/ready", get(health))
+        .route("/{provider}/{*path}", any(native::handle))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(context::around))
+        .layer(axum::middleware::from_fn(messages::anthropic_errors))
         .with_state(gateway)
 }
 

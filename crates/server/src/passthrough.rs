@@ -95,6 +95,7 @@ pub async fn handle(
         let headers = forwarded_headers(&parts.headers, false);
         match obj.get("model") {
             Some(Value::String(model)) => {
+                cx.note_model(&gw.router, model);
                 let user = parts
                     .headers
                     .get("x-sluice-user")

@@ -429,6 +429,31 @@ impl GatewayError {
             }
         })
     }
+
+    /// The Anthropic-shaped body, `{"type":"error","error":{"type","message"}}`, for the
+    /// inbound Anthropic Messages API. The type follows the status: 400
+    /// `invalid_request_error`, 401 `authentication_error`, 403 `permission_error`, 404
+    /// `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error`, 529
+    /// `overloaded_error`, any other 5xx `api_error`, any other 4xx `invalid_request_error`.
+    pub fn to_anthropic_body(&self) -> Value {
+        let kind = match self.status() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            529 => "overloaded_error",
+            500..=599 => "api_error",
+            _ => "invalid_request_error",
+        };
+        json!({
+            "type": "error",
+            "error": {
+                "type": kind,
+                "message": self.message(),
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -464,6 +489,51 @@ mod tests {
             assert_eq!(ErrorClass::from_name(c.name()), Some(c));
         }
         assert_eq!(e.status(), 503);
+    }
+
+    #[test]
+    fn anthropic_bodies_name_the_type_by_status() {
+        let cases = [
+            (GatewayError::invalid_request("bad"), "invalid_request_error"),
+            (
+                GatewayError::new(ErrorKind::Unauthorized, Origin::Client, "no key"),
+                "authentication_error",
+            ),
+            (
+                GatewayError::new(ErrorKind::Forbidden, Origin::Client, "no"),
+                "permission_error",
+            ),
+            (
+                GatewayError::new(ErrorKind::ModelNotFound, Origin::Client, "which?"),
+                "not_found_error",
+            ),
+            (
+                GatewayError::new(ErrorKind::PayloadTooLarge, Origin::Client, "big"),
+                "request_too_large",
+            ),
+            (
+                GatewayError::new(ErrorKind::RateLimited, Origin::Gateway, "slow"),
+                "rate_limit_error",
+            ),
+            (
+                GatewayError::upstream_status(529, "busy", None, None),
+                "overloaded_error",
+            ),
+            (
+                GatewayError::new(ErrorKind::UpstreamTimeout, Origin::Upstream, "late"),
+                "api_error",
+            ),
+            (
+                GatewayError::new(ErrorKind::MethodNotAllowed, Origin::Client, "GET"),
+                "invalid_request_error",
+            ),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(
+                e.to_anthropic_body(),
+                json!({"type": "error", "error": {"type": kind, "message": e.message()}})
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The official `openai` Python SDK, unchanged, against the real binary.
+//! The official `openai` and `anthropic` Python SDKs, unchanged, against the real binary.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -7,9 +7,9 @@ use sluice_testkit::MockUpstream;
 
 use crate::harness::Sluice;
 
-/// The Python with the `openai` package: `SLUICE_PYTHON`, else the repo's `.venv`.
+/// The Python with `module` installed: `SLUICE_PYTHON`, else the repo's `.venv`.
 /// `None` means it is not installed here; under `CI=true` that is a failure.
-fn python_with_openai() -> Option<PathBuf> {
+fn python_with(module: &str) -> Option<PathBuf> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let candidates = [
         std::env::var_os("SLUICE_PYTHON").map(PathBuf::from),
@@ -17,23 +17,26 @@ fn python_with_openai() -> Option<PathBuf> {
     ];
     let found = candidates.into_iter().flatten().find(|py| {
         Command::new(py)
-            .args(["-c", "import openai"])
+            .args(["-c", &format!("import {module}")])
             .output()
             .is_ok_and(|o| o.status.success())
     });
     if found.is_none() {
-        let why = "no Python with the `openai` package (set SLUICE_PYTHON or run .ci/run to create .venv)";
+        let why = format!(
+            "no Python with the `{module}` package (set SLUICE_PYTHON or run .ci/run to create .venv)"
+        );
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
         eprintln!("SKIPPED: {why}");
     }
     found
 }
 
-#[tokio::test]
-async fn openai_sdk_works_unchanged() {
-    let Some(python) = python_with_openai() else {
-        return;
-    };
+/// Runs the scenarios of `tests/python/{script}` with the SDK `module` against a gateway in
+/// front of a fresh mock (chat model `fast`, embedding model `embed`); `SLUICE_BASE_URL` is
+/// the gateway's root plus `base_path`. Asserts that every scenario passed and returns the
+/// mock, or `None` when no Python here has the SDK.
+async fn run_sdk(module: &str, script: &str, base_path: &str) -> Option<MockUpstream> {
+    let python = python_with(module)?;
     let mock = MockUpstream::start().await;
     let gw = Sluice::start(&format!(
         r#"
@@ -47,27 +50,55 @@ models:
 "#,
         mock.base_url()
     ));
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/openai_sdk.py");
-    let out = tokio::task::spawn_blocking(move || {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(script);
+    let base_url = format!("http://{}{base_path}", gw.addr);
+    let (out, gw) = tokio::task::spawn_blocking(move || {
         Command::new(python)
-            .arg(script)
-            .env("SLUICE_BASE_URL", format!("http://{}/v1", gw.addr))
+            .arg(path)
+            .env("SLUICE_BASE_URL", base_url)
             .output()
             .map(|o| (o, gw))
     })
     .await
     .expect("join")
     .expect("run python");
-    let (out, gw) = out;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "openai SDK scenarios failed:\n{stdout}\n{}\n--- gateway ---\n{}",
+        "{script} scenarios failed:\n{stdout}\n{}\n--- gateway ---\n{}",
         String::from_utf8_lossy(&out.stderr),
         gw.logs()
     );
     eprintln!("{stdout}");
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    Some(mock)
+}
+
+#[tokio::test]
+async fn openai_sdk_works_unchanged() {
+    let Some(mock) = run_sdk("openai", "openai_sdk.py", "/v1").await else {
+        return;
+    };
     // Every SDK request went through the gateway to the mock.
     assert!(mock.request_count() >= 10);
+}
+
+/// The Anthropic SDK talks to `/v1/messages`; the gateway translates every request to the
+/// OpenAI upstream and every answer back.
+#[tokio::test]
+async fn anthropic_sdk_works_unchanged() {
+    let Some(mock) = run_sdk("anthropic", "anthropic_sdk.py", "").await else {
+        return;
+    };
+    let received = mock.received();
+    assert!(received.len() >= 8, "{}", received.len());
+    assert!(received.iter().all(|r| r.path == "/v1/chat/completions"));
+    // The system prompt reached the upstream as a system message.
+    assert!(received.iter().any(|r| {
+        let first = &r.json()["messages"][0];
+        first["role"] == "system"
+            && first["content"] == "You are a terse assistant (anthropic-sdk)."
+    }));
 }

@@ -5,6 +5,7 @@
 //! value's path, and carries on with a default, so one run finds every problem.
 
 mod ctx;
+mod logging;
 mod models;
 mod providers;
 mod routing;
@@ -13,20 +14,24 @@ mod server;
 use serde_norway::Value;
 
 use crate::error::ConfigErrors;
-use crate::runtime::{Config, DEFAULT_STORE, ServerConfig};
+use crate::runtime::{Config, DEFAULT_STORE, LoggingConfig, ServerConfig};
 use ctx::Ctx;
 
 /// Top-level keys.
-const FIELDS: &[&str] = &["server", "store", "redis", "providers", "models", "routing"];
+const FIELDS: &[&str] = &[
+    "server",
+    "store",
+    "redis",
+    "providers",
+    "models",
+    "routing",
+    "logging",
+];
 /// Top-level sections of later features.
 const FUTURE: &[(&str, &str)] = &[
     (
         "guardrails",
         "guardrails are not supported by this build yet",
-    ),
-    (
-        "logging",
-        "the logging section is not supported by this build yet",
     ),
     ("mcp", "the mcp section is not supported by this build yet"),
     (
@@ -58,6 +63,7 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         providers: Vec::new(),
         models: Vec::new(),
         routing: Vec::new(),
+        logging: LoggingConfig::default(),
     };
     let Some(map) = ctx.object(root, FIELDS, FUTURE) else {
         return config;
@@ -90,6 +96,11 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         Some(routing::routing(ctx, value, &names))
     }) {
         config.routing = rules;
+    }
+    if let Some(logging) = ctx.field(map, "logging", |ctx, value| {
+        Some(logging::logging(ctx, value))
+    }) {
+        config.logging = logging;
     }
     config
 }
@@ -187,10 +198,10 @@ mod tests {
     fn top_level() {
         assert_eq!(errors("- a"), ["expected a mapping, got a list"]);
         assert_eq!(
-            errors("modles: []\nlogging: {}\nstore: mysql://u:pw@h/db\nredis: 127.0.0.1:6379\n"),
+            errors("modles: []\nmcp: {}\nstore: mysql://u:pw@h/db\nredis: 127.0.0.1:6379\n"),
             [
-                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing; did you mean "models"?"#,
-                "logging: the logging section is not supported by this build yet",
+                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging; did you mean "models"?"#,
+                "mcp: the mcp section is not supported by this build yet",
                 r#"store: expected a store URL starting with sqlite://, postgres://, postgresql://, got "mysql://…""#,
                 "redis: expected a Redis URL starting with redis://, rediss://, got a value with no scheme",
             ]
@@ -214,6 +225,10 @@ mod tests {
         .unwrap();
         assert_eq!(config.store, "postgres://u@h/db");
         assert_eq!(config.redis.as_deref(), Some("rediss://h:6379"));
-        assert_eq!(config.inactive_settings().len(), 2);
+        assert_eq!(
+            config.inactive_settings().len(),
+            1,
+            "redis only: the store is used"
+        );
     }
 }

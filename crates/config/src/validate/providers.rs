@@ -14,6 +14,7 @@ const FIELDS: &[&str] = &[
     "api_version",
     "headers",
     "direct",
+    "native",
     "timeout",
 ];
 const TIMEOUT_FIELDS: &[&str] = &["connect", "first_byte", "total", "idle"];
@@ -46,6 +47,7 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
     let api_version = ctx.field(map, "api_version", Ctx::non_empty);
     let headers = ctx.field(map, "headers", headers).unwrap_or_default();
     let direct = ctx.field(map, "direct", Ctx::bool).unwrap_or(true);
+    let native = ctx.field(map, "native", Ctx::bool).unwrap_or(true);
     let timeouts = ctx.field(map, "timeout", timeouts).unwrap_or_default();
 
     let kind = kind?;
@@ -89,6 +91,7 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
         api_version,
         headers,
         direct,
+        native,
         timeouts,
     })
 }
@@ -277,6 +280,7 @@ mod tests {
             "https://api.openai.com/v1"
         );
         assert!(config.provider("openai").unwrap().direct);
+        assert!(config.provider("openai").unwrap().native);
         assert_eq!(
             config.provider("openai").unwrap().timeouts,
             Timeouts::default()
@@ -293,6 +297,7 @@ providers:
     api_key: ${KEY}
     headers: { X-Org: "${ORG:-acme}" }
     direct: false
+    native: false
     timeout: { connect: 2s, first_byte: 15s, total: 2m }
 "#;
         let env = |name: &str| (name == "KEY").then(|| "sk-1".to_owned());
@@ -303,6 +308,7 @@ providers:
         assert_eq!(mine.api_key.as_ref().unwrap().expose_secret(), "sk-1");
         assert_eq!(mine.headers, [("X-Org".to_owned(), "acme".to_owned())]);
         assert!(!mine.direct);
+        assert!(!mine.native);
         assert_eq!(
             mine.timeouts,
             Timeouts {
@@ -332,7 +338,7 @@ providers:
                 r#"providers.cohere.kind: provider kind "cohere" is not supported by this build yet"#,
                 r#"providers.bedrock.kind: provider kind "bedrock" is not supported by this build yet"#,
                 r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, azure-openai, demo"#,
-                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, timeout; did you mean "timeout"?"#,
+                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, native, timeout; did you mean "timeout"?"#,
             ]
         );
     }

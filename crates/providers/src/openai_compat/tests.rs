@@ -18,6 +18,7 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
         api_version: Some("2024-10-21".into()),
         headers: Vec::new(),
         direct: true,
+        native: true,
         timeouts: Timeouts {
             connect: Duration::from_secs(1),
             first_byte: Duration::from_secs(1),

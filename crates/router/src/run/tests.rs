@@ -107,6 +107,8 @@ fn router(groups: Vec<ModelGroup>) -> Router {
     Router::for_tests(groups)
 }
 
+mod recording;
+
 #[tokio::test(start_paused = true)]
 async fn retries_then_succeeds_on_the_next_target() {
     let a = flaky(1, ErrorKind::UpstreamConnect);
