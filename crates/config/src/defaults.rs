@@ -70,6 +70,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: &str, key: Option<String>)
         api_version: None,
         headers: Vec::new(),
         direct: true,
+        drop_unsupported: false,
         native: true,
         timeouts: Timeouts::default(),
     }

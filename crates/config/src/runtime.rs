@@ -185,6 +185,9 @@ pub struct ProviderConfig {
     pub headers: Vec<(String, String)>,
     /// Whether clients may name `provider/model` directly. Default true.
     pub direct: bool,
+    /// Drop request parameters this provider cannot honour (with a warning) instead of
+    /// answering 400. Default false.
+    pub drop_unsupported: bool,
     /// Whether the provider's own API is reachable as native pass-through at
     /// `/{name}/…`. Default true.
     pub native: bool,

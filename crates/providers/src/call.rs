@@ -55,6 +55,23 @@ pub struct CallCx {
     /// Set by a provider whose upstream said its rate limit is exhausted: for how many
     /// milliseconds the target should be left alone. Taken by the router after each attempt.
     exhausted_ms: Arc<AtomicU64>,
+    /// Every attempt made for this request, for the request log.
+    attempts: Arc<std::sync::Mutex<Vec<AttemptNote>>>,
+}
+
+/// One finished (or abandoned) upstream attempt, as the router saw it.
+#[derive(Debug, Clone)]
+pub struct AttemptNote {
+    /// Provider name.
+    pub provider: Arc<str>,
+    /// The provider's model.
+    pub model: Arc<str>,
+    /// `ok`, `cancelled`, or the error class name (`5xx`, `timeout`, …).
+    pub outcome: &'static str,
+    /// The upstream's HTTP status, when it answered with an error status.
+    pub status: Option<u16>,
+    /// How long the attempt took.
+    pub duration: Duration,
 }
 
 impl CallCx {
@@ -67,7 +84,20 @@ impl CallCx {
             estimated_tokens: 0,
             upstream_nanos: Arc::default(),
             exhausted_ms: Arc::default(),
+            attempts: Arc::default(),
         }
+    }
+
+    /// Notes one attempt of this request (the lock is this request's own).
+    pub fn record_attempt(&self, note: AttemptNote) {
+        if let Ok(mut attempts) = self.attempts.lock() {
+            attempts.push(note);
+        }
+    }
+
+    /// The attempts noted so far, in order.
+    pub fn attempts(&self) -> Vec<AttemptNote> {
+        self.attempts.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// Books `d` as time spent waiting on an upstream.

@@ -59,3 +59,14 @@ pub trait Codec: Send + Sync + 'static {
         model: Option<&str>,
     ) -> Result<String, GatewayError>;
 }
+
+/// The error `code` of a request parameter a provider cannot honour. With the provider's
+/// `drop_unsupported: true`, the transport drops such parameters instead of refusing.
+pub const UNSUPPORTED_PARAMETER: &str = "unsupported_parameter";
+
+/// A 400 naming a request parameter the provider cannot honour.
+pub fn unsupported_parameter(param: &str, message: String) -> GatewayError {
+    GatewayError::invalid_request(message)
+        .with_param(param)
+        .with_code(UNSUPPORTED_PARAMETER)
+}

@@ -20,10 +20,12 @@ use sluice_config::{ProviderConfig, ProviderKind, Timeouts};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 
 use crate::call::unix_now;
+use crate::codec::UNSUPPORTED_PARAMETER;
 use crate::forward::{DeadlineBody, ForwardRequest, NativeRequest};
 use crate::ratelimit;
 use crate::{
-    CallCx, ChunkStream, Codec, DecodeCx, Provider, SseParser, Target, UpstreamBody, box_body,
+    CallCx, ChunkStream, Codec, DecodeCx, Provider, SseParser, Target, UpstreamBody,
+    UpstreamRequest, box_body,
 };
 
 /// Largest upstream body read into memory (non-stream answers and error bodies).
@@ -46,6 +48,8 @@ pub struct HttpProvider<C: Codec> {
     base_url: String,
     /// What the provider speaks, for native pass-through's URL and header rules.
     kind: ProviderKind,
+    /// Drop parameters the codec cannot honour instead of refusing the request.
+    drop_unsupported: bool,
 }
 
 impl<C: Codec> HttpProvider<C> {
@@ -101,6 +105,7 @@ impl<C: Codec> HttpProvider<C> {
             headers,
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),
             kind: cfg.kind,
+            drop_unsupported: cfg.drop_unsupported,
         })
     }
 
@@ -160,6 +165,33 @@ impl<C: Codec> HttpProvider<C> {
     }
 
     /// Sends a chat request and returns the successful response head, or the decoded error.
+    /// Encodes `req`; with `drop_unsupported`, parameters the codec refuses as unsupported are
+    /// removed one by one (each with a warning) until it accepts the request.
+    fn encode(&self, req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, GatewayError> {
+        let mut err = match self.codec.encode(req, target) {
+            Ok(up) => return Ok(up),
+            Err(e) => e,
+        };
+        let mut changed: Option<ChatRequest> = None;
+        // Each round removes one parameter; a request has only so many.
+        for _ in 0..32 {
+            let droppable = self.drop_unsupported && err.code() == Some(UNSUPPORTED_PARAMETER);
+            let Some(param) = err.param().filter(|_| droppable).map(str::to_owned) else {
+                return Err(err);
+            };
+            let copy = changed.get_or_insert_with(|| req.clone());
+            if !copy.remove_param(&param) {
+                return Err(err);
+            }
+            tracing::warn!(provider = %self.name, param, "dropped a parameter the provider cannot honour");
+            err = match self.codec.encode(copy, target) {
+                Ok(up) => return Ok(up),
+                Err(e) => e,
+            };
+        }
+        Err(err)
+    }
+
     async fn start_chat(
         &self,
         req: &ChatRequest,
@@ -167,7 +199,7 @@ impl<C: Codec> HttpProvider<C> {
         cx: &CallCx,
         deadline: Instant,
     ) -> Result<Response<Incoming>, GatewayError> {
-        let up = self.codec.encode(req, target)?;
+        let up = self.encode(req, target)?;
         let mut builder = Request::builder().method(Method::POST).uri(&up.url);
         if let Some(h) = builder.headers_mut() {
             h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

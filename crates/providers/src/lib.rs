@@ -24,8 +24,8 @@ use std::sync::Arc;
 use sluice_config::{ProviderConfig, ProviderKind};
 use sluice_types::GatewayError;
 
-pub use call::{CallCx, ChunkStream, Provider, Target, UpstreamBody, box_body};
-pub use codec::{Codec, DecodeCx, UpstreamRequest};
+pub use call::{AttemptNote, CallCx, ChunkStream, Provider, Target, UpstreamBody, box_body};
+pub use codec::{Codec, DecodeCx, UNSUPPORTED_PARAMETER, UpstreamRequest, unsupported_parameter};
 pub use demo::DemoProvider;
 pub use forward::{ForwardRequest, NativeRequest};
 pub use http::HttpProvider;

@@ -89,6 +89,7 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
         api_version: None,
         headers: Vec::new(),
         direct: true,
+        drop_unsupported: false,
         native: true,
         timeouts: Timeouts::default(),
     }

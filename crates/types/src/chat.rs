@@ -87,6 +87,41 @@ impl ChatRequest {
         self.stream.unwrap_or(false)
     }
 
+    /// Removes the top-level parameter `name` (a typed field or an extra one); true when it
+    /// was set. The request no longer matches the client's bytes afterwards, so `raw` is
+    /// cleared.
+    pub fn remove_param(&mut self, name: &str) -> bool {
+        fn take<T>(field: &mut Option<T>) -> bool {
+            field.take().is_some()
+        }
+        let removed = match name {
+            "stream_options" => take(&mut self.stream_options),
+            "tools" => take(&mut self.tools),
+            "tool_choice" => take(&mut self.tool_choice),
+            "parallel_tool_calls" => take(&mut self.parallel_tool_calls),
+            "response_format" => take(&mut self.response_format),
+            "temperature" => take(&mut self.temperature),
+            "top_p" => take(&mut self.top_p),
+            "max_tokens" => take(&mut self.max_tokens),
+            "max_completion_tokens" => take(&mut self.max_completion_tokens),
+            "n" => take(&mut self.n),
+            "stop" => take(&mut self.stop),
+            "seed" => take(&mut self.seed),
+            "user" => take(&mut self.user),
+            "presence_penalty" => take(&mut self.presence_penalty),
+            "frequency_penalty" => take(&mut self.frequency_penalty),
+            "reasoning_effort" => take(&mut self.reasoning_effort),
+            "logprobs" => take(&mut self.logprobs),
+            "top_logprobs" => take(&mut self.top_logprobs),
+            "model" | "messages" | "stream" => false,
+            other => self.extra.remove(other).is_some(),
+        };
+        if removed {
+            self.raw = None;
+        }
+        removed
+    }
+
     /// A rough prompt size for routing decisions: four characters per token of every text
     /// part, plus a few tokens per message. Not for billing.
     pub fn estimated_prompt_tokens(&self) -> u64 {
@@ -496,6 +531,17 @@ mod tests {
         let back: serde_json::Value = serde_json::to_value(&req).unwrap();
         let orig: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn parameters_can_be_removed_by_name() {
+        let body = r#"{"model":"m","messages":[],"seed":1,"logit_bias":{"1":2},"temperature":0.5}"#;
+        let mut req: ChatRequest = serde_json::from_str(body).unwrap();
+        req.raw = Some(Bytes::from_static(b"{}"));
+        assert!(req.remove_param("seed") && req.remove_param("logit_bias"));
+        assert!(!req.remove_param("seed") && !req.remove_param("messages"));
+        assert_eq!(req.raw, None);
+        assert_eq!(req.temperature, Some(0.5));
     }
 
     #[test]

@@ -494,7 +494,10 @@ mod tests {
     #[test]
     fn anthropic_bodies_name_the_type_by_status() {
         let cases = [
-            (GatewayError::invalid_request("bad"), "invalid_request_error"),
+            (
+                GatewayError::invalid_request("bad"),
+                "invalid_request_error",
+            ),
             (
                 GatewayError::new(ErrorKind::Unauthorized, Origin::Client, "no key"),
                 "authentication_error",

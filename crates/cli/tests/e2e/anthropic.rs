@@ -391,3 +391,32 @@ async fn a_parameter_claude_cannot_honour_is_refused_before_any_upstream_call() 
     );
     assert_eq!(mock.request_count(), 0);
 }
+
+/// With `drop_unsupported: true`, parameters Anthropic cannot honour are dropped (and
+/// logged) instead of refused.
+#[tokio::test]
+async fn drop_unsupported_drops_instead_of_refusing() {
+    let mock = MockUpstream::start().await;
+    let gw = Sluice::start(&format!(
+        "providers:\n  claude: {{ kind: anthropic, base_url: \"{}\", api_key: k, drop_unsupported: true }}\nmodels:\n  - name: smart\n    targets: [ {{ provider: claude, model: claude-sonnet-4-5 }} ]\n",
+        mock.root_url()
+    ));
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "seed": 7, "logit_bias": {"1": 2}, "temperature": 0.5,
+                "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = mock.last_json();
+    assert!(
+        sent.get("seed").is_none() && sent.get("logit_bias").is_none(),
+        "{sent}"
+    );
+    assert_eq!(sent["temperature"], 0.5, "supported parameters stay");
+    let logs = gw.logs();
+    assert!(
+        logs.contains("dropped a parameter") && logs.contains("seed"),
+        "{logs}"
+    );
+}

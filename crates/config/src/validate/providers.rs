@@ -14,6 +14,7 @@ const FIELDS: &[&str] = &[
     "api_version",
     "headers",
     "direct",
+    "drop_unsupported",
     "native",
     "timeout",
 ];
@@ -47,6 +48,9 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
     let api_version = ctx.field(map, "api_version", Ctx::non_empty);
     let headers = ctx.field(map, "headers", headers).unwrap_or_default();
     let direct = ctx.field(map, "direct", Ctx::bool).unwrap_or(true);
+    let drop_unsupported = ctx
+        .field(map, "drop_unsupported", Ctx::bool)
+        .unwrap_or(false);
     let native = ctx.field(map, "native", Ctx::bool).unwrap_or(true);
     let timeouts = ctx.field(map, "timeout", timeouts).unwrap_or_default();
 
@@ -91,6 +95,7 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
         api_version,
         headers,
         direct,
+        drop_unsupported,
         native,
         timeouts,
     })
@@ -338,7 +343,7 @@ providers:
                 r#"providers.cohere.kind: provider kind "cohere" is not supported by this build yet"#,
                 r#"providers.bedrock.kind: provider kind "bedrock" is not supported by this build yet"#,
                 r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, azure-openai, demo"#,
-                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, native, timeout; did you mean "timeout"?"#,
+                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout; did you mean "timeout"?"#,
             ]
         );
     }

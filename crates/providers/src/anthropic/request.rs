@@ -77,11 +77,13 @@ pub(super) struct Cx<'a> {
 impl Cx<'_> {
     /// A 400 for a parameter this provider cannot honour.
     pub(super) fn unsupported(&self, param: &str, why: &str) -> GatewayError {
-        GatewayError::invalid_request(format!(
-            "parameter `{param}` is not supported by provider {} (Anthropic Messages API): {why}",
-            self.provider
-        ))
-        .with_param(param)
+        crate::codec::unsupported_parameter(
+            param,
+            format!(
+                "parameter `{param}` is not supported by provider {} (Anthropic Messages API): {why}",
+                self.provider
+            ),
+        )
     }
 }
 

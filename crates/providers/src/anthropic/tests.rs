@@ -17,6 +17,7 @@ fn codec() -> AnthropicCodec {
         api_version: None,
         headers: Vec::new(),
         direct: true,
+        drop_unsupported: false,
         native: true,
         timeouts: Timeouts::default(),
     })

@@ -66,7 +66,7 @@ impl GeminiCodec {
     /// Refuses the OpenAI parameters Gemini cannot honour.
     fn check_supported(&self, req: &ChatRequest) -> Result<(), GatewayError> {
         let refuse = |param: &str, why: &str| {
-            invalid(
+            crate::codec::unsupported_parameter(
                 param,
                 format!(
                     "`{param}` is not supported by provider {} (gemini){why}",

@@ -18,6 +18,7 @@ fn codec() -> GeminiCodec {
         api_version: None,
         headers: Vec::new(),
         direct: true,
+        drop_unsupported: false,
         native: true,
         timeouts: Timeouts::default(),
     })

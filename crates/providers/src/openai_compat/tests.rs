@@ -18,6 +18,7 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
         api_version: Some("2024-10-21".into()),
         headers: Vec::new(),
         direct: true,
+        drop_unsupported: false,
         native: true,
         timeouts: Timeouts {
             connect: Duration::from_secs(1),
