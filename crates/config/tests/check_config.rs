@@ -233,3 +233,15 @@ fn load_file_reads_and_reports_io_errors() {
     assert_eq!(errors.issues[0].path, "");
     assert!(errors.to_string().starts_with("cannot read "), "{errors}");
 }
+
+/// The config tour in the README stays valid.
+#[test]
+fn the_readme_config_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("```yaml").expect("a yaml block") + "```yaml".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let any_var = |_: &str| Some("set".to_owned());
+    if let Err(e) = parse_str(&readme[start..end], &any_var) {
+        panic!("README config is invalid:\n{e}");
+    }
+}
