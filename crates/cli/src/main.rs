@@ -1,5 +1,8 @@
-//! The `sluice` binary: `serve` runs the gateway, `check-config` validates a config file.
+//! The `sluice` binary: `serve` runs the gateway, `check-config` validates a config file,
+//! `logs` reads the request log of a running gateway.
 
+mod admin;
+mod logs;
 mod serve;
 
 use std::path::PathBuf;
@@ -24,6 +27,8 @@ enum Command {
         /// The config file.
         file: PathBuf,
     },
+    /// Print the request log of a running gateway (newest records; `--follow` to tail it).
+    Logs(logs::LogsArgs),
 }
 
 /// Options of `sluice serve`.
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Logs(args) => logs::run(args),
     }
 }
 

@@ -3,9 +3,9 @@
 
 use secrecy::SecretString;
 
-use crate::presets::{AZURE_ALIAS, DEMO_KIND, NATIVE, PRESETS};
+use crate::presets::{AZURE_ALIAS, DEMO_KIND, NATIVE, PRESETS, bedrock_base_url};
 use crate::runtime::{
-    Config, DEFAULT_AZURE_API_VERSION, DEFAULT_STORE, ModelConfig, ModelTimeouts, Preset,
+    AwsConfig, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_STORE, ModelConfig, ModelTimeouts, Preset,
     ProviderConfig, ProviderKind, RetryConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
 };
 
@@ -13,8 +13,10 @@ use crate::runtime::{
 ///
 /// Adds a provider for every preset whose API key variable is set (named after the
 /// preset, e.g. `openai`, `groq`), `azure` when `AZURE_API_KEY` (or `AZURE_OPENAI_API_KEY`)
-/// and `AZURE_API_BASE` (or `AZURE_OPENAI_ENDPOINT`) are set, and always the `demo`
-/// provider with a `demo` model. `OPENAI_BASE_URL` overrides OpenAI's base URL.
+/// and `AZURE_API_BASE` (or `AZURE_OPENAI_ENDPOINT`) are set, `bedrock` when
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and a region (`AWS_REGION` or
+/// `AWS_DEFAULT_REGION`) are set (with `AWS_SESSION_TOKEN` when present), and always the
+/// `demo` provider with a `demo` model. `OPENAI_BASE_URL` overrides OpenAI's base URL.
 /// Empty variables count as unset.
 pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
     let var = |name: &str| env(name).filter(|value| !value.trim().is_empty());
@@ -49,6 +51,25 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
             Some(var("AZURE_API_VERSION").unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()));
         providers.push(azure);
     }
+    let aws_key = var("AWS_ACCESS_KEY_ID");
+    let aws_secret = var("AWS_SECRET_ACCESS_KEY");
+    let aws_region = first(&["AWS_REGION", "AWS_DEFAULT_REGION"]);
+    if let (Some(key), Some(secret), Some(region)) = (aws_key, aws_secret, aws_region) {
+        let region = region.trim().to_owned();
+        let mut bedrock = provider(
+            "bedrock",
+            ProviderKind::Bedrock,
+            &bedrock_base_url(&region),
+            None,
+        );
+        bedrock.aws = Some(AwsConfig {
+            region: Some(region),
+            access_key_id: Some(SecretString::from(key)),
+            secret_access_key: Some(SecretString::from(secret)),
+            session_token: var("AWS_SESSION_TOKEN").map(SecretString::from),
+        });
+        providers.push(bedrock);
+    }
     providers.push(provider(DEMO_KIND, ProviderKind::Demo, "", None));
     Config {
         server: ServerConfig::default(),
@@ -58,6 +79,7 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
         models: vec![demo_model()],
         routing: Vec::new(),
         logging: Default::default(),
+        cache: Default::default(),
     }
 }
 
@@ -73,6 +95,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: &str, key: Option<String>)
         drop_unsupported: false,
         native: true,
         timeouts: Timeouts::default(),
+        aws: None,
     }
 }
 
@@ -173,5 +196,46 @@ mod tests {
             config.provider("gemini").unwrap().base_url,
             "https://generativelanguage.googleapis.com"
         );
+    }
+
+    #[test]
+    fn a_cohere_key_registers_cohere() {
+        for var in ["COHERE_API_KEY", "CO_API_KEY"] {
+            let env = |name: &str| (name == var).then(|| "co-key".to_owned());
+            let config = default_config(&env);
+            assert_eq!(names(&config), ["cohere", "demo"], "{var}");
+            let cohere = config.provider("cohere").unwrap();
+            assert_eq!(cohere.kind, ProviderKind::Cohere);
+            assert_eq!(cohere.base_url, "https://api.cohere.com");
+            assert_eq!(cohere.api_key.as_ref().unwrap().expose_secret(), "co-key");
+        }
+    }
+
+    #[test]
+    fn aws_credentials_and_a_region_register_bedrock() {
+        let env = |name: &str| {
+            match name {
+                "AWS_ACCESS_KEY_ID" => Some("AKID"),
+                "AWS_SECRET_ACCESS_KEY" => Some("secret"),
+                "AWS_SESSION_TOKEN" => Some("token"),
+                "AWS_DEFAULT_REGION" => Some("eu-central-1"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let config = default_config(&env);
+        assert_eq!(names(&config), ["bedrock", "demo"]);
+        let bedrock = config.provider("bedrock").unwrap();
+        assert_eq!(bedrock.kind, ProviderKind::Bedrock);
+        assert_eq!(
+            bedrock.base_url,
+            "https://bedrock-runtime.eu-central-1.amazonaws.com"
+        );
+        let aws = bedrock.aws.as_ref().unwrap();
+        assert_eq!(aws.region.as_deref(), Some("eu-central-1"));
+        assert_eq!(aws.session_token.as_ref().unwrap().expose_secret(), "token");
+        // Without a region there is nowhere to send requests.
+        let no_region = |name: &str| (name != "AWS_DEFAULT_REGION").then(|| env(name)).flatten();
+        assert_eq!(names(&default_config(&no_region)), ["demo"]);
     }
 }

@@ -26,12 +26,13 @@ use std::path::Path;
 pub use defaults::default_config;
 pub use error::{ConfigErrors, ConfigIssue};
 pub use runtime::{
-    CacheConfig, CircuitConfig, ClassSet, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_JOURNAL,
+    AwsConfig, CacheConfig, CircuitConfig, HedgeAfter, ClassSet, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_JOURNAL,
     DEFAULT_LISTEN, DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE, ErrorClass,
     LoggingConfig, ModelConfig, ModelTimeouts, Preset, ProviderConfig, ProviderKind, RetryConfig,
     RoutingRule, RuleCondition, SemanticCacheConfig, ServerConfig, Strategy, TargetConfig,
     Timeouts,
 };
+pub use runtime::{CacheBackend, CacheScope, CacheStoreConfig};
 pub use validate::parse_str;
 
 /// Reads and validates the config file at `path`, interpolating from the process environment.

@@ -101,7 +101,7 @@ pub const AZURE_ALIAS: &str = "azure";
 /// The `kind` name of the built-in offline provider.
 pub const DEMO_KIND: &str = "demo";
 /// Kinds that exist in the design but are not in this build yet.
-pub const UNSUPPORTED_KINDS: &[&str] = &["vertex", "bedrock", "cohere"];
+pub const UNSUPPORTED_KINDS: &[&str] = &["vertex"];
 
 /// A provider with its own wire format.
 #[derive(Debug, Clone, Copy)]
@@ -110,7 +110,8 @@ pub struct NativeRow {
     pub kind_name: &'static str,
     /// The kind.
     pub kind: ProviderKind,
-    /// Default `base_url` (the host root, as the provider's SDK means it).
+    /// Default `base_url` (the host root, as the provider's SDK means it); empty when it
+    /// depends on other settings (Bedrock's follows the region: [`bedrock_base_url`]).
     pub base_url: &'static str,
     /// Environment variables holding the API key, in order of preference.
     pub api_key_env: &'static [&'static str],
@@ -130,7 +131,26 @@ pub const NATIVE: &[NativeRow] = &[
         base_url: "https://generativelanguage.googleapis.com",
         api_key_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
     },
+    NativeRow {
+        kind_name: "bedrock",
+        kind: ProviderKind::Bedrock,
+        base_url: "",
+        // SigV4 credentials, not an API key: see `bedrock_base_url` and the defaults.
+        api_key_env: &[],
+    },
+    NativeRow {
+        kind_name: "cohere",
+        kind: ProviderKind::Cohere,
+        base_url: "https://api.cohere.com",
+        api_key_env: &["COHERE_API_KEY", "CO_API_KEY"],
+    },
 ];
+
+/// The default `base_url` of a `bedrock` provider in `region`: the Bedrock runtime endpoint,
+/// `https://bedrock-runtime.{region}.amazonaws.com`.
+pub fn bedrock_base_url(region: &str) -> String {
+    format!("https://bedrock-runtime.{region}.amazonaws.com")
+}
 
 /// What a `kind` name means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,9 +230,10 @@ impl ProviderKind {
             ProviderKind::OpenAiCompatible(preset) => preset.kind_name(),
             ProviderKind::AzureOpenAi => AZURE_KIND,
             ProviderKind::Demo => DEMO_KIND,
-            ProviderKind::Anthropic | ProviderKind::Gemini => {
-                self.native().map_or("", |row| row.kind_name)
-            }
+            ProviderKind::Anthropic
+            | ProviderKind::Gemini
+            | ProviderKind::Bedrock
+            | ProviderKind::Cohere => self.native().map_or("", |row| row.kind_name),
         }
     }
 
@@ -286,7 +307,25 @@ mod tests {
             lookup_kind("demo"),
             KindLookup::Supported(ProviderKind::Demo)
         );
-        assert_eq!(lookup_kind("bedrock"), KindLookup::Unsupported);
+        assert_eq!(lookup_kind("vertex"), KindLookup::Unsupported);
+        assert_eq!(
+            lookup_kind("bedrock"),
+            KindLookup::Supported(ProviderKind::Bedrock)
+        );
+        assert_eq!(ProviderKind::Bedrock.kind_name(), "bedrock");
+        assert_eq!(
+            lookup_kind("cohere"),
+            KindLookup::Supported(ProviderKind::Cohere)
+        );
+        assert_eq!(ProviderKind::Cohere.kind_name(), "cohere");
+        assert_eq!(
+            ProviderKind::Cohere.native().map(|row| row.base_url),
+            Some("https://api.cohere.com")
+        );
+        assert_eq!(
+            bedrock_base_url("eu-west-3"),
+            "https://bedrock-runtime.eu-west-3.amazonaws.com"
+        );
         assert_eq!(
             lookup_kind("anthropic"),
             KindLookup::Supported(ProviderKind::Anthropic)

@@ -23,6 +23,8 @@ pub struct Config {
     pub routing: Vec<RoutingRule>,
     /// The request log.
     pub logging: LoggingConfig,
+    /// Where the response cache keeps its entries.
+    pub cache: CacheStoreConfig,
 }
 
 /// `logging:` section: the request log.
@@ -120,6 +122,10 @@ pub enum ProviderKind {
     Anthropic,
     /// The Google Gemini API (AI Studio).
     Gemini,
+    /// AWS Bedrock Converse / ConverseStream, signed with SigV4.
+    Bedrock,
+    /// Cohere's Chat API v2.
+    Cohere,
     /// The built-in offline `demo` provider.
     Demo,
 }
@@ -193,6 +199,26 @@ pub struct ProviderConfig {
     pub native: bool,
     /// Deadlines for this provider's requests.
     pub timeouts: Timeouts,
+    /// AWS region and credentials; `Some` for `bedrock` providers only.
+    pub aws: Option<AwsConfig>,
+}
+
+/// The AWS settings of a `bedrock` provider.
+///
+/// The region is settled when the config is read (`region`, else `AWS_REGION`, else
+/// `AWS_DEFAULT_REGION`); credentials that are absent here are read from the standard
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` when the provider
+/// is built.
+#[derive(Debug, Clone, Default)]
+pub struct AwsConfig {
+    /// The region requests are signed for (and, without `base_url`, sent to).
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<SecretString>,
+    /// Secret access key.
+    pub secret_access_key: Option<SecretString>,
+    /// Session token of temporary credentials.
+    pub session_token: Option<SecretString>,
 }
 
 /// How a model alias picks among its targets.
@@ -226,6 +252,16 @@ pub struct TargetConfig {
     pub rpm: Option<u32>,
     /// Tokens per minute (estimated prompt plus `max_tokens`) this target may take.
     pub tpm: Option<u32>,
+}
+
+/// When a hedged model starts its second attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HedgeAfter {
+    /// After a fixed delay (`after: 2s`).
+    Fixed(Duration),
+    /// After the model's recent time-to-answer percentile (`after: p95`), once enough
+    /// answers have been seen.
+    Percentile(u8),
 }
 
 /// One variant of an A/B split.
@@ -300,8 +336,65 @@ pub struct ModelTimeouts {
 pub struct CacheConfig {
     /// How long an entry lives.
     pub ttl: Duration,
+    /// Who shares entries. Default: each API key has its own.
+    pub scope: CacheScope,
     /// Semantic cache settings.
     pub semantic: Option<SemanticCacheConfig>,
+}
+
+/// Who may be served a model's cached answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheScope {
+    /// Requests presenting the same API key (requests without a key share one scope).
+    #[default]
+    Key,
+    /// Requests of the same team; until teams exist, the same as `Key`.
+    Team,
+    /// Every client.
+    Global,
+}
+
+impl CacheScope {
+    /// Every scope with its config name.
+    pub const NAMES: [(&'static str, CacheScope); 3] = [
+        ("key", CacheScope::Key),
+        ("team", CacheScope::Team),
+        ("global", CacheScope::Global),
+    ];
+}
+
+/// Where cached answers are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBackend {
+    /// In this process, bounded by `max_bytes` and `max_entries`.
+    Memory,
+    /// In the Redis at `redis:`, shared by every replica.
+    Redis,
+}
+
+/// Top-level `cache:` section: the cache's storage (which models cache, and for how long,
+/// is `models[].cache`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStoreConfig {
+    /// Default: `redis` when `redis:` is set, else `memory`.
+    pub backend: CacheBackend,
+    /// Most bytes the memory backend holds. Default 256 MiB.
+    pub max_bytes: u64,
+    /// Most entries the memory backend holds. Default 100,000.
+    pub max_entries: u64,
+    /// Longest a Redis lookup or write may take; a slower lookup is a miss. Default 250 ms.
+    pub timeout: Duration,
+}
+
+impl Default for CacheStoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: CacheBackend::Memory,
+            max_bytes: 256 * 1024 * 1024,
+            max_entries: 100_000,
+            timeout: Duration::from_millis(250),
+        }
+    }
 }
 
 /// Semantic cache settings of a model.
@@ -335,7 +428,7 @@ pub struct ModelConfig {
     pub circuit: CircuitConfig,
     /// Hedging: when the first attempt has not answered after this long, a second one starts
     /// on another target and the first answer wins.
-    pub hedge: Option<Duration>,
+    pub hedge: Option<HedgeAfter>,
     /// Response cache.
     pub cache: Option<CacheConfig>,
 }
@@ -371,15 +464,22 @@ impl Config {
     /// them have not landed), one warning each, so nobody relies on them unknowingly.
     pub fn inactive_settings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.redis.is_some() {
+        let caching = self.models.iter().any(|m| m.cache.is_some());
+        if self.redis.is_some() && !(caching && self.cache.backend == CacheBackend::Redis) {
             out.push(
-                "redis: this build keeps all state in memory; the setting has no effect".to_owned(),
+                "redis: only the response cache uses Redis in this build, and it does not here (no model has `cache`, or `cache.backend` is memory); the setting has no effect".to_owned(),
             );
         }
         for (i, m) in self.models.iter().enumerate() {
-            if m.cache.is_some() {
+            let Some(cache) = &m.cache else { continue };
+            if cache.semantic.is_some() {
                 out.push(format!(
-                    "models[{i}].cache: response caching is not available in this build yet; the setting has no effect"
+                    "models[{i}].cache.semantic: the semantic cache is not available in this build yet; only exact matches are served"
+                ));
+            }
+            if cache.scope == CacheScope::Team {
+                out.push(format!(
+                    "models[{i}].cache.scope: teams are not available in this build yet; `team` scopes entries per API key"
                 ));
             }
         }

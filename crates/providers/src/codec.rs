@@ -24,7 +24,25 @@ pub struct DecodeCx<'a> {
     pub headers: &'a HeaderMap,
 }
 
+/// How a codec's streamed answers are framed on the wire. The transport undoes the framing
+/// and hands the codec one [`SseEvent`] per event either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// Server-sent events (`text/event-stream`).
+    #[default]
+    Sse,
+    /// The AWS binary event stream (`application/vnd.amazon.eventstream`). Each message becomes
+    /// an [`SseEvent`] whose `event` is its `:event-type` header (`:exception-type` for an
+    /// exception message, `error` for an error message) and whose `data` is its payload.
+    AwsEventStream,
+}
+
 /// A wire format. Pure: no I/O, fixture-testable.
+///
+/// Besides the required methods, three have defaults that only some formats override:
+/// [`Codec::framing`] (SSE unless said otherwise), [`Codec::start_stream`] (a look at the
+/// response head before the first event) and [`Codec::decode_error_response`] (error
+/// decoding that also sees the response headers).
 pub trait Codec: Send + Sync + 'static {
     /// Per-stream state: ids, tool-call indices, usage so far.
     type StreamState: Default + Send;
@@ -49,6 +67,30 @@ pub trait Codec: Send + Sync + 'static {
 
     /// Turns an upstream error status and body into a gateway error that keeps both.
     fn decode_error(&self, status: StatusCode, body: &[u8]) -> GatewayError;
+
+    /// How this format frames streams. Default: server-sent events.
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
+
+    /// Called once with the head of a successful stream response, before its first event,
+    /// for formats whose events lack something the head carries (Bedrock's request id).
+    /// Default: nothing.
+    fn start_stream(&self, st: &mut Self::StreamState, cx: &DecodeCx<'_>) {
+        let _ = (st, cx);
+    }
+
+    /// Like [`Codec::decode_error`], with the response headers, for formats that name the
+    /// error type in a header (Bedrock's `x-amzn-errortype`). Default: `decode_error`.
+    fn decode_error_response(
+        &self,
+        status: StatusCode,
+        cx: &DecodeCx<'_>,
+        body: &[u8],
+    ) -> GatewayError {
+        let _ = cx;
+        self.decode_error(status, body)
+    }
 
     /// The absolute URL for an OpenAI-shaped pass-through of `path` (the part after `/v1`,
     /// starting with `/`), for `model` when the request names one.

@@ -1,13 +1,13 @@
 //! The one HTTP transport: pooled keep-alive connections over rustls (HTTP/2 where the
-//! upstream offers it), credentials, deadlines, SSE framing and transport error capture.
+//! upstream offers it), credentials (headers or a SigV4 signature, see [`crate::auth`]),
+//! deadlines, stream framing (see [`crate::driver`]) and transport error capture.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -15,17 +15,18 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use secrecy::ExposeSecret;
 use sluice_config::{ProviderConfig, ProviderKind, Timeouts};
-use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
+use sluice_types::{ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 
+use crate::auth::{AWS_SIGNATURE_HEADERS, Auth};
 use crate::call::unix_now;
 use crate::codec::UNSUPPORTED_PARAMETER;
+use crate::driver::{StreamDriver, timeout};
 use crate::forward::{DeadlineBody, ForwardRequest, NativeRequest};
 use crate::ratelimit;
 use crate::{
-    CallCx, ChunkStream, Codec, DecodeCx, Provider, SseParser, Target, UpstreamBody,
-    UpstreamRequest, box_body,
+    CallCx, ChunkStream, Codec, DecodeCx, Provider, Target, UpstreamBody, UpstreamRequest,
+    box_body,
 };
 
 /// Largest upstream body read into memory (non-stream answers and error bodies).
@@ -42,8 +43,8 @@ pub struct HttpProvider<C: Codec> {
     name: Arc<str>,
     codec: Arc<C>,
     client: HttpClient,
-    /// Headers sent on every request: credentials (marked sensitive) and configured extras.
-    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Credentials and configured extra headers, added to every request.
+    auth: Auth,
     /// The configured base URL without a trailing slash, for native pass-through.
     base_url: String,
     /// What the provider speaks, for native pass-through's URL and header rules.
@@ -68,41 +69,12 @@ impl<C: Codec> HttpProvider<C> {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .build(https);
-        let bad =
-            |what: &str| GatewayError::internal(format!("provider {}: invalid {what}", cfg.name));
-        let mut headers = Vec::new();
-        if let Some(key) = &cfg.api_key {
-            let (name, value) = match cfg.kind {
-                ProviderKind::AzureOpenAi => (
-                    HeaderName::from_static("api-key"),
-                    key.expose_secret().to_owned(),
-                ),
-                ProviderKind::Anthropic => (
-                    HeaderName::from_static("x-api-key"),
-                    key.expose_secret().to_owned(),
-                ),
-                ProviderKind::Gemini => (
-                    HeaderName::from_static("x-goog-api-key"),
-                    key.expose_secret().to_owned(),
-                ),
-                ProviderKind::OpenAiCompatible(_) | ProviderKind::Demo => {
-                    (AUTHORIZATION, format!("Bearer {}", key.expose_secret()))
-                }
-            };
-            let mut value = HeaderValue::from_str(&value).map_err(|_| bad("api_key"))?;
-            value.set_sensitive(true);
-            headers.push((name, value));
-        }
-        for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad("header name"))?;
-            let value = HeaderValue::from_str(v).map_err(|_| bad("header value"))?;
-            headers.push((name, value));
-        }
+        let auth = Auth::for_config(cfg, &|name| std::env::var(name).ok())?;
         Ok(Self {
             name: cfg.name.as_str().into(),
             codec: Arc::new(codec),
             client,
-            headers,
+            auth,
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),
             kind: cfg.kind,
             drop_unsupported: cfg.drop_unsupported,
@@ -136,20 +108,39 @@ impl<C: Codec> HttpProvider<C> {
         Ok((resp, deadline))
     }
 
-    /// Sends one request and waits for the response head, within the first-byte deadline.
+    /// Adds the credentials and sends one request, then waits for the response head, within
+    /// the first-byte deadline. A request that is signed has its body read first (within the
+    /// same deadline), since the signature covers it.
     async fn send(
         &self,
-        mut req: Request<UpstreamBody>,
+        req: Request<UpstreamBody>,
         target_first_byte: std::time::Duration,
         deadline: Instant,
         cx: &CallCx,
     ) -> Result<Response<Incoming>, GatewayError> {
-        let h = req.headers_mut();
-        for (k, v) in &self.headers {
-            h.insert(k.clone(), v.clone());
-        }
         let started = Instant::now();
         let first_byte = (started + target_first_byte).min(deadline);
+        let (mut parts, body) = req.into_parts();
+        let body = if self.auth.signs() {
+            // The server bounds request bodies (`max_body`); chat bodies are already bytes.
+            let bytes = match tokio::time::timeout_at(first_byte.into(), body.collect()).await {
+                Err(_) => return Err(timeout(&self.name, "the request body to sign")),
+                Ok(Err(e)) => {
+                    return Err(GatewayError::new(
+                        ErrorKind::InvalidRequest,
+                        Origin::Client,
+                        format!("could not read the request body: {e}"),
+                    ));
+                }
+                Ok(Ok(collected)) => collected.to_bytes(),
+            };
+            self.auth.apply(&mut parts, &bytes)?;
+            box_body(bytes)
+        } else {
+            self.auth.apply(&mut parts, &[])?;
+            body
+        };
+        let req = Request::from_parts(parts, body);
         let res = tokio::time::timeout_at(first_byte.into(), self.client.request(req)).await;
         cx.add_upstream_wait(started.elapsed());
         match res {
@@ -224,7 +215,10 @@ impl<C: Codec> HttpProvider<C> {
     /// The error for an upstream error response, keeping its `Retry-After` so the client (and
     /// the router's backoff) wait as long as the upstream asked.
     fn upstream_error(&self, parts: &http::response::Parts, body: &[u8]) -> GatewayError {
-        let e = self.codec.decode_error(parts.status, body);
+        let cx = DecodeCx {
+            headers: &parts.headers,
+        };
+        let e = self.codec.decode_error_response(parts.status, &cx, body);
         match ratelimit::retry_after(&parts.headers) {
             Some(after) => e.with_retry_after(after),
             None => e,
@@ -254,6 +248,10 @@ impl<C: Codec> Provider for HttpProvider<C> {
             if resp.created == 0 {
                 resp.created = unix_now();
             }
+            // Formats that do not name the model (Bedrock, Cohere) answer with the target's.
+            if resp.model.is_empty() {
+                resp.model = target.model.to_string();
+            }
             Ok(resp)
         })
     }
@@ -267,21 +265,24 @@ impl<C: Codec> Provider for HttpProvider<C> {
         Box::pin(async move {
             let deadline = cx.attempt_deadline(target);
             let resp = self.start_chat(req, target, cx, deadline).await?;
-            let state = StreamDriver {
-                name: self.name.clone(),
-                codec: self.codec.clone(),
-                body: resp.into_body(),
-                parser: SseParser::default(),
-                state: C::StreamState::default(),
-                pending: VecDeque::new(),
+            let (parts, body) = resp.into_parts();
+            let mut state = C::StreamState::default();
+            self.codec.start_stream(
+                &mut state,
+                &DecodeCx {
+                    headers: &parts.headers,
+                },
+            );
+            let state = StreamDriver::new(
+                self.name.clone(),
+                self.codec.clone(),
+                body,
+                state,
                 deadline,
-                idle: target.timeouts.idle,
-                created: unix_now(),
-                finished: false,
-                deferred: None,
-                saw_finish: false,
-                saw_done: false,
-            };
+                target.timeouts.idle,
+                unix_now(),
+                target.model.clone(),
+            );
             let stream = futures_util::stream::unfold(state, |mut st| async move {
                 let item = st.next().await?;
                 Some((item, st))
@@ -320,7 +321,7 @@ impl<C: Codec> Provider for HttpProvider<C> {
         Box::pin(async move {
             let url = native_url(&self.base_url, self.kind, &req.path, req.query.as_deref());
             let mut headers = req.headers;
-            for name in CREDENTIAL_HEADERS {
+            for name in CREDENTIAL_HEADERS.iter().chain(AWS_SIGNATURE_HEADERS) {
                 headers.remove(*name);
             }
             if self.kind == ProviderKind::Anthropic && !headers.contains_key("anthropic-version") {
@@ -340,7 +341,11 @@ impl<C: Codec> Provider for HttpProvider<C> {
                 .headers
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+                .is_some_and(|v| {
+                    let v = v.trim_start();
+                    v.starts_with("text/event-stream")
+                        || v.starts_with("application/vnd.amazon.eventstream")
+                });
             let mut body = DeadlineBody::new(body, deadline);
             if is_stream {
                 body = body.with_idle(req.timeouts.idle);
@@ -355,8 +360,8 @@ impl<C: Codec> Provider for HttpProvider<C> {
 /// `base_url` ends in `/v1` for the OpenAI family while native clients send the full path
 /// (`/openai/v1/chat/completions`), so for that family a leading `/v1` segment of `path` is
 /// dropped when `base_url` ends in `/v1`: both `/openai/v1/models` and `/openai/models` reach
-/// `{base_url}/models`. Anthropic's and Gemini's base URLs are host roots, so their paths are
-/// appended as they are. Gemini's `key` query parameter (a client credential) is removed.
+/// `{base_url}/models`. Anthropic's, Gemini's, Bedrock's and Cohere's base URLs are host roots,
+/// so their paths are appended as they are. Gemini's `key` query parameter (a client credential) is removed.
 fn native_url(base_url: &str, kind: ProviderKind, path: &str, query: Option<&str>) -> String {
     let openai_family = matches!(
         kind,
@@ -409,14 +414,6 @@ async fn read_body(
     }
 }
 
-fn timeout(name: &str, waiting_for: &str) -> GatewayError {
-    GatewayError::new(
-        ErrorKind::UpstreamTimeout,
-        Origin::Upstream,
-        format!("provider {name} timed out waiting for {waiting_for}"),
-    )
-}
-
 fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> GatewayError {
     let mut detail = e.to_string();
     let mut src = std::error::Error::source(e);
@@ -448,116 +445,6 @@ fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> Gateway
             Origin::Upstream,
             format!("provider {name} closed the connection: {detail}"),
         )
-    }
-}
-
-/// Turns an upstream SSE body into chat chunks, one codec call per event.
-struct StreamDriver<C: Codec> {
-    name: Arc<str>,
-    codec: Arc<C>,
-    body: Incoming,
-    parser: SseParser,
-    state: C::StreamState,
-    pending: VecDeque<ChatChunk>,
-    deadline: Instant,
-    /// The longest allowed gap between two frames.
-    idle: std::time::Duration,
-    /// Unix seconds when the stream started, for chunks whose format carries none.
-    created: u64,
-    finished: bool,
-    /// An error to yield once the chunks decoded before it are out.
-    deferred: Option<GatewayError>,
-    saw_finish: bool,
-    saw_done: bool,
-}
-
-impl<C: Codec> StreamDriver<C> {
-    async fn next(&mut self) -> Option<Result<ChatChunk, GatewayError>> {
-        loop {
-            if let Some(chunk) = self.pending.pop_front() {
-                self.saw_finish |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
-                return Some(Ok(chunk));
-            }
-            if let Some(e) = self.deferred.take() {
-                return Some(Err(e));
-            }
-            if self.finished {
-                return None;
-            }
-            let idle_end = Instant::now() + self.idle;
-            let wait_until = idle_end.min(self.deadline);
-            let frame = tokio::time::timeout_at(wait_until.into(), self.body.frame()).await;
-            let events = match frame {
-                Err(_) if wait_until == idle_end && idle_end < self.deadline => {
-                    let waited = format!("the next stream event (idle for {:?})", self.idle);
-                    return self.fail(timeout(&self.name, &waited));
-                }
-                Err(_) => return self.fail(timeout(&self.name, "the rest of the stream")),
-                Ok(Some(Err(e))) => {
-                    return self.fail(GatewayError::new(
-                        ErrorKind::UpstreamReset,
-                        Origin::Upstream,
-                        format!("provider {} broke off the stream: {e}", self.name),
-                    ));
-                }
-                Ok(None) => {
-                    self.finished = true;
-                    if let Some(ev) = self.parser.finish() {
-                        if let Err(e) = self.decode(ev) {
-                            self.deferred = Some(e);
-                            continue;
-                        }
-                    }
-                    let finish_pending = self
-                        .pending
-                        .iter()
-                        .any(|c| c.choices.iter().any(|c| c.finish_reason.is_some()));
-                    if !self.saw_done && !self.saw_finish && !finish_pending {
-                        self.deferred = Some(GatewayError::new(
-                            ErrorKind::UpstreamReset,
-                            Origin::Upstream,
-                            format!(
-                                "provider {} ended the stream before it was complete",
-                                self.name
-                            ),
-                        ));
-                    }
-                    continue;
-                }
-                Ok(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => self.parser.push(&data),
-                    Err(_) => continue,
-                },
-            };
-            for ev in events {
-                if let Err(e) = self.decode(ev) {
-                    self.finished = true;
-                    self.deferred = Some(e);
-                    break;
-                }
-            }
-        }
-    }
-
-    fn decode(&mut self, ev: crate::SseEvent) -> Result<(), GatewayError> {
-        if ev.data.trim() == "[DONE]" {
-            self.saw_done = true;
-        }
-        let chunks = self.codec.decode_event(&mut self.state, ev)?;
-        for mut chunk in chunks {
-            // Formats without a timestamp get the time the stream started, never a placeholder.
-            if chunk.created == 0 {
-                chunk.created = self.created;
-            }
-            self.pending.push_back(chunk);
-        }
-        Ok(())
-    }
-
-    fn fail(&mut self, e: GatewayError) -> Option<Result<ChatChunk, GatewayError>> {
-        self.finished = true;
-        self.pending.clear();
-        Some(Err(e))
     }
 }
 
@@ -620,6 +507,15 @@ mod tests {
         assert_eq!(
             native_url(gemini, ProviderKind::Gemini, "/v1/models", Some("key=k")),
             "https://generativelanguage.googleapis.com/v1/models"
+        );
+        assert_eq!(
+            native_url(
+                "https://api.cohere.com",
+                ProviderKind::Cohere,
+                "/v2/chat",
+                None
+            ),
+            "https://api.cohere.com/v2/chat"
         );
     }
 }

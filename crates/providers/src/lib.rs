@@ -1,17 +1,24 @@
 //! Providers: one pure codec per wire format, and one HTTP transport shared by all of them.
 //!
 //! A [`Codec`] turns the internal [`ChatRequest`] into an upstream request and the upstream's
-//! answers (whole bodies or SSE events) back into [`ChatResponse`] / [`ChatChunk`]; it does no
-//! I/O, so it is tested with fixtures alone. [`HttpProvider`] owns everything that touches the
-//! network for every codec: the pooled rustls client (HTTP/2 where offered), authentication,
-//! deadlines, SSE framing, and turning transport failures into typed [`GatewayError`]s.
+//! answers (whole bodies or stream events) back into [`ChatResponse`] / [`ChatChunk`]; it does
+//! no I/O, so it is tested with fixtures alone. [`HttpProvider`] owns everything that touches
+//! the network for every codec: the pooled rustls client (HTTP/2 where offered),
+//! authentication (credential headers, or AWS SigV4 signing), deadlines, stream framing (SSE,
+//! or the AWS binary event stream a codec declares with [`Codec::framing`]), and turning
+//! transport failures into typed [`GatewayError`]s.
 //! OpenAI-compatible vendors are data (a preset row in `sluice-config`), not code. The router
 //! sees every provider, HTTP or not (the offline `demo`), through the object-safe [`Provider`].
 
 pub mod anthropic;
+mod auth;
+pub mod bedrock;
 mod call;
 mod codec;
+pub mod cohere;
 mod demo;
+mod driver;
+pub mod eventstream;
 mod forward;
 pub mod gemini;
 mod http;
@@ -25,8 +32,11 @@ use sluice_config::{ProviderConfig, ProviderKind};
 use sluice_types::GatewayError;
 
 pub use call::{AttemptNote, CallCx, ChunkStream, Provider, Target, UpstreamBody, box_body};
-pub use codec::{Codec, DecodeCx, UNSUPPORTED_PARAMETER, UpstreamRequest, unsupported_parameter};
+pub use codec::{
+    Codec, DecodeCx, Framing, UNSUPPORTED_PARAMETER, UpstreamRequest, unsupported_parameter,
+};
 pub use demo::DemoProvider;
+pub use eventstream::EventStreamParser;
 pub use forward::{ForwardRequest, NativeRequest};
 pub use http::HttpProvider;
 pub use sse::{SseEvent, SseParser};
@@ -45,6 +55,14 @@ pub fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
         ProviderKind::Gemini => Arc::new(HttpProvider::new(
             cfg,
             gemini::GeminiCodec::for_config(cfg),
+        )?),
+        ProviderKind::Cohere => Arc::new(HttpProvider::new(
+            cfg,
+            cohere::CohereCodec::for_config(cfg),
+        )?),
+        ProviderKind::Bedrock => Arc::new(HttpProvider::new(
+            cfg,
+            bedrock::BedrockCodec::for_config(cfg),
         )?),
     })
 }

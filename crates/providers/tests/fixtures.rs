@@ -6,7 +6,10 @@
 //! - `upstream_request.json`: the body the codec must send, with the model swapped for the
 //!   suite's target model;
 //! - `upstream_response.json` and `expected.json`: the upstream's answer and what the client
-//!   gets; or, for a stream, `upstream_response.sse` and `expected.sse`, whose `data:` lines
+//!   gets; or, for a stream, `upstream_response.sse` (or, for the AWS event stream,
+//!   `upstream_response.events.json`: a list of `{"event": type, "payload": …}` or
+//!   `{"exception": type, "payload": …}` messages the runner frames) and `expected.sse`,
+//!   whose `data:` lines
 //!   are the events the client gets, ending with `[DONE]` (or with the error event that ends
 //!   a stream failing after it began);
 //! - or, for an upstream error, `upstream_status` (the HTTP status, as text),
@@ -26,9 +29,14 @@ use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use sluice_config::{Preset, ProviderConfig, ProviderKind, Timeouts};
 use sluice_providers::anthropic::AnthropicCodec;
+use sluice_providers::bedrock::BedrockCodec;
+use sluice_providers::eventstream::{encode_event, encode_exception};
+use sluice_providers::cohere::CohereCodec;
 use sluice_providers::gemini::GeminiCodec;
 use sluice_providers::openai_compat::OpenAiCodec;
-use sluice_providers::{Codec, DecodeCx, SseEvent, SseParser, Target, UpstreamRequest};
+use sluice_providers::{
+    Codec, DecodeCx, EventStreamParser, SseEvent, SseParser, Target, UpstreamRequest,
+};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 /// One provider's fixtures: where they are and what runs them.
@@ -77,6 +85,28 @@ fn suites() -> Vec<Suite> {
                 "https://generativelanguage.googleapis.com",
             ))),
         },
+        Suite {
+            dir: "cohere",
+            model: "command-a-03-2025",
+            url_ok: |url| url == "https://api.cohere.com/v2/chat",
+            codec: Box::new(CohereCodec::for_config(&provider(
+                ProviderKind::Cohere,
+                "https://api.cohere.com",
+            ))),
+        },
+        Suite {
+            dir: "bedrock",
+            model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            url_ok: |url| {
+                let base = "https://bedrock-runtime.us-east-1.amazonaws.com/model/\
+                            anthropic.claude-sonnet-4-5-20250929-v1%3A0";
+                url == format!("{base}/converse") || url == format!("{base}/converse-stream")
+            },
+            codec: Box::new(BedrockCodec::for_config(&provider(
+                ProviderKind::Bedrock,
+                "https://bedrock-runtime.us-east-1.amazonaws.com",
+            ))),
+        },
     ]
 }
 
@@ -92,16 +122,21 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
         drop_unsupported: false,
         native: true,
         timeouts: Timeouts::default(),
+        aws: None,
     }
 }
 
 /// A codec with its stream state type erased, so the suites fit in one table.
 trait FixtureCodec {
     fn encode(&self, req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, GatewayError>;
-    fn decode(&self, body: Bytes) -> Result<ChatResponse, GatewayError>;
+    fn decode(&self, body: Bytes, headers: &HeaderMap) -> Result<ChatResponse, GatewayError>;
     /// Decodes a whole stream with one fresh state; the error ends it, as in the transport.
-    fn decode_stream(&self, events: Vec<SseEvent>) -> (Vec<ChatChunk>, Option<GatewayError>);
-    fn decode_error(&self, status: StatusCode, body: &[u8]) -> GatewayError;
+    fn decode_stream(
+        &self,
+        events: Vec<SseEvent>,
+        headers: &HeaderMap,
+    ) -> (Vec<ChatChunk>, Option<GatewayError>);
+    fn decode_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError;
 }
 
 impl<C: Codec> FixtureCodec for C {
@@ -109,13 +144,17 @@ impl<C: Codec> FixtureCodec for C {
         Codec::encode(self, req, target)
     }
 
-    fn decode(&self, body: Bytes) -> Result<ChatResponse, GatewayError> {
-        let headers = HeaderMap::new();
-        Codec::decode(self, StatusCode::OK, body, &DecodeCx { headers: &headers })
+    fn decode(&self, body: Bytes, headers: &HeaderMap) -> Result<ChatResponse, GatewayError> {
+        Codec::decode(self, StatusCode::OK, body, &DecodeCx { headers })
     }
 
-    fn decode_stream(&self, events: Vec<SseEvent>) -> (Vec<ChatChunk>, Option<GatewayError>) {
+    fn decode_stream(
+        &self,
+        events: Vec<SseEvent>,
+        headers: &HeaderMap,
+    ) -> (Vec<ChatChunk>, Option<GatewayError>) {
         let mut state = C::StreamState::default();
+        self.start_stream(&mut state, &DecodeCx { headers });
         let mut chunks = Vec::new();
         for ev in events {
             match self.decode_event(&mut state, ev) {
@@ -126,8 +165,8 @@ impl<C: Codec> FixtureCodec for C {
         (chunks, None)
     }
 
-    fn decode_error(&self, status: StatusCode, body: &[u8]) -> GatewayError {
-        Codec::decode_error(self, status, body)
+    fn decode_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError {
+        self.decode_error_response(status, &DecodeCx { headers }, body)
     }
 }
 
@@ -137,6 +176,8 @@ const KNOWN_FILES: &[&str] = &[
     "upstream_request.json",
     "upstream_response.json",
     "upstream_response.sse",
+    "upstream_response.events.json",
+    "upstream_headers.json",
     "expected.json",
     "expected.sse",
     "upstream_status",
@@ -178,6 +219,15 @@ fn kind_of(dir: &Path) -> Result<Kind, String> {
             return Err(format!("missing {required}"));
         }
     }
+    let stream_answer = match (
+        has("upstream_response.sse"),
+        has("upstream_response.events.json"),
+    ) {
+        (true, true) => {
+            return Err("holds both upstream_response.sse and upstream_response.events.json".into());
+        }
+        (sse, events) => sse || events,
+    };
     if has("upstream_status") || has("expected_error.json") {
         return if has("upstream_status")
             && has("expected_error.json")
@@ -185,6 +235,7 @@ fn kind_of(dir: &Path) -> Result<Kind, String> {
             && !has("expected.json")
             && !has("expected.sse")
             && !has("upstream_response.sse")
+            && !has("upstream_response.events.json")
         {
             Ok(Kind::Error)
         } else {
@@ -197,16 +248,62 @@ fn kind_of(dir: &Path) -> Result<Kind, String> {
     }
     match (
         has("upstream_response.json") || has("expected.json"),
-        has("upstream_response.sse") || has("expected.sse"),
+        stream_answer || has("expected.sse"),
     ) {
         (true, false) if has("upstream_response.json") && has("expected.json") => Ok(Kind::Json),
-        (false, true) if has("upstream_response.sse") && has("expected.sse") => Ok(Kind::Sse),
+        (false, true) if stream_answer && has("expected.sse") => Ok(Kind::Sse),
         (false, false) => {
             Err("missing upstream_response.{json,sse} and expected.{json,sse}".into())
         }
         (true, true) => Err("mixes .json and .sse answers".into()),
         _ => Err("needs both upstream_response and expected, of the same kind".into()),
     }
+}
+
+/// `upstream_headers.json` (an object of header name → value) as a header map.
+fn headers_of(v: &Value) -> Result<HeaderMap, String> {
+    let map = v
+        .as_object()
+        .ok_or("upstream_headers.json must be an object")?;
+    let mut out = HeaderMap::new();
+    for (k, v) in map {
+        let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
+        let value = v
+            .as_str()
+            .and_then(|v| http::HeaderValue::from_str(v).ok())
+            .ok_or_else(|| format!("upstream_headers.json: {k} must be a header value"))?;
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// The messages of `upstream_response.events.json` framed as an AWS event stream (each
+/// `{"event": type, "payload"}` or `{"exception": type, "payload"}`), then unframed in small
+/// pieces the way the transport does.
+fn aws_events(v: &Value) -> Result<Vec<SseEvent>, String> {
+    let list = v
+        .as_array()
+        .ok_or("upstream_response.events.json must be a list")?;
+    let mut wire = Vec::new();
+    for (i, m) in list.iter().enumerate() {
+        let payload = m
+            .get("payload")
+            .ok_or_else(|| format!("message {i} has no payload"))?
+            .to_string();
+        let frame = match (m.get("event"), m.get("exception")) {
+            (Some(Value::String(t)), None) => encode_event(t, payload.as_bytes()),
+            (None, Some(Value::String(t))) => encode_exception(t, payload.as_bytes()),
+            _ => return Err(format!("message {i} needs one of event or exception")),
+        };
+        wire.extend_from_slice(&frame);
+    }
+    let mut parser = EventStreamParser::default();
+    let mut events = Vec::new();
+    for piece in wire.chunks(7) {
+        events.extend(parser.push(piece).map_err(|e| e.to_string())?);
+    }
+    parser.finish().map_err(|e| e.to_string())?;
+    Ok(events)
 }
 
 /// The `data:` payloads of an SSE text, fed to the parser in small pieces so events split
@@ -262,11 +359,17 @@ fn run_case(suite: &Suite, dir: &Path) -> Result<Kind, String> {
         )?;
     }
 
+    // The upstream's response headers, when the case gives some (Bedrock's request id and
+    // error type travel in headers).
+    let headers = match dir.join("upstream_headers.json").exists() {
+        false => HeaderMap::new(),
+        true => headers_of(&read_json(dir, "upstream_headers.json")?)?,
+    };
     match kind {
         Kind::Json => {
             let body = Bytes::from(read(dir, "upstream_response.json")?);
             let resp = codec
-                .decode(body)
+                .decode(body, &headers)
                 .map_err(|e| format!("decode failed: {e}"))?;
             let expected = read_json(dir, "expected.json")?;
             let client = resp.openai_json().map_err(|e| e.to_string())?;
@@ -285,8 +388,12 @@ fn run_case(suite: &Suite, dir: &Path) -> Result<Kind, String> {
             )?;
         }
         Kind::Sse => {
-            let events = sse_events(&read(dir, "upstream_response.sse")?);
-            let (chunks, error) = codec.decode_stream(events);
+            let events = if dir.join("upstream_response.events.json").exists() {
+                aws_events(&read_json(dir, "upstream_response.events.json")?)?
+            } else {
+                sse_events(&read(dir, "upstream_response.sse")?)
+            };
+            let (chunks, error) = codec.decode_stream(events, &headers);
             let mut got = Vec::new();
             for chunk in chunks {
                 let json = chunk.openai_json().map_err(|e| e.to_string())?;
@@ -339,7 +446,7 @@ fn run_case(suite: &Suite, dir: &Path) -> Result<Kind, String> {
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .ok_or_else(|| format!("upstream_status is not a status: {status:?}"))?;
             let body = read(dir, "upstream_response.json")?;
-            let e = codec.decode_error(status, body.as_bytes());
+            let e = codec.decode_error(status, &headers, body.as_bytes());
             let got = serde_json::json!({
                 "status": e.status(),
                 "retryable": e.is_retryable(),
@@ -405,6 +512,16 @@ fn anthropic_fixtures() {
 #[test]
 fn gemini_fixtures() {
     run_suite("gemini");
+}
+
+#[test]
+fn cohere_fixtures() {
+    run_suite("cohere");
+}
+
+#[test]
+fn bedrock_fixtures() {
+    run_suite("bedrock");
 }
 
 /// A case with a missing or stray file is an error, never silently skipped.

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sluice_config::{CircuitConfig, RetryConfig, Strategy};
+use sluice_config::{CircuitConfig, HedgeAfter, RetryConfig, Strategy};
 
 use crate::circuit::{Admission, Circuit, CircuitState};
+use crate::latency::LatencyWindow;
 use crate::quota::Quota;
 use sluice_providers::{Provider, Target};
 
@@ -157,7 +158,9 @@ pub struct ModelGroup {
     /// Retry policy.
     pub retry: RetryConfig,
     /// Start a second attempt on another target when the first has not answered by then.
-    pub hedge: Option<Duration>,
+    pub hedge: Option<HedgeAfter>,
+    /// Recent answer times, for percentile hedging.
+    pub(crate) latencies: LatencyWindow,
     next: AtomicUsize,
 }
 
@@ -177,14 +180,23 @@ impl ModelGroup {
             fallbacks,
             retry,
             hedge: None,
+            latencies: LatencyWindow::default(),
             next: AtomicUsize::new(0),
         }
     }
 
     /// Turns on hedging after `after`.
-    pub fn with_hedge(mut self, after: Option<Duration>) -> Self {
+    pub fn with_hedge(mut self, after: Option<HedgeAfter>) -> Self {
         self.hedge = after;
         self
+    }
+
+    /// How long the first attempt may go unanswered before a hedge starts, if at all now.
+    pub(crate) fn hedge_delay(&self) -> Option<Duration> {
+        match self.hedge? {
+            HedgeAfter::Fixed(d) => Some(d),
+            HedgeAfter::Percentile(p) => self.latencies.percentile(p),
+        }
     }
 
     /// The order in which this request tries the targets. With an affinity key, a stable

@@ -11,6 +11,7 @@
 
 mod circuit;
 mod group;
+mod latency;
 mod quota;
 mod resolve;
 mod rules;

@@ -176,6 +176,7 @@ impl Router {
                     Ok(value) => {
                         let took = started.elapsed();
                         slot.observe(took);
+                        group.latencies.record(took);
                         record_attempt(slot, direct, "ok");
                         metrics::histogram!(
                             "sluice_upstream_latency_seconds",
@@ -236,7 +237,18 @@ async fn call_one<'g, A: Attempt>(
 ) -> Settled<'g, A::Output> {
     let started = Instant::now();
     let _guard = slot.enter();
+    let mut note = AttemptLog {
+        cx,
+        target: &slot.target,
+        started,
+        outcome: None,
+    };
     let result = attempt.call(slot.provider.as_ref(), &slot.target, cx).await;
+    note.outcome = Some(match &result {
+        Ok(_) => ("ok", None),
+        Err(e) => (e.class().name(), e.upstream_status_code()),
+    });
+    drop(note);
     if let Some(wait) = cx.take_exhausted() {
         slot.quota.pause_for(wait);
     }
@@ -245,6 +257,28 @@ async fn call_one<'g, A: Attempt>(
         admission,
         started,
         result,
+    }
+}
+
+/// Notes one attempt in the request's `CallCx` when it finishes, or as `cancelled` when its
+/// future is dropped first (a hedge that lost, a client that went away).
+struct AttemptLog<'a> {
+    cx: &'a CallCx,
+    target: &'a Target,
+    started: Instant,
+    outcome: Option<(&'static str, Option<u16>)>,
+}
+
+impl Drop for AttemptLog<'_> {
+    fn drop(&mut self) {
+        let (outcome, status) = self.outcome.unwrap_or(("cancelled", None));
+        self.cx.record_attempt(sluice_providers::AttemptNote {
+            provider: self.target.provider.clone(),
+            model: self.target.model.clone(),
+            outcome,
+            status,
+            duration: self.started.elapsed(),
+        });
     }
 }
 
@@ -262,7 +296,9 @@ async fn call_hedged<'g, A: Attempt>(
     cx: &CallCx,
 ) -> (Vec<Settled<'g, A::Output>>, usize) {
     let primary = call_one(slot, admission, attempt, cx);
-    let after = group.hedge.filter(|_| n == 0 && attempt.repeatable());
+    let after = group
+        .hedge_delay()
+        .filter(|_| n == 0 && attempt.repeatable());
     let Some(after) = after else {
         return (vec![primary.await], 0);
     };

@@ -160,6 +160,11 @@ async fn respond(
     format: &impl ClientFormat,
 ) -> Result<Response, GatewayError> {
     cx.note_model(&gw.router, &req.model);
+    cx.log.update(|f| {
+        f.requested_model = Some(req.model.clone());
+        f.user.clone_from(&req.user);
+        f.stream = req.is_stream();
+    });
     require_model(req)?;
     let user = headers
         .get("x-sluice-user")
@@ -171,6 +176,15 @@ async fn respond(
         .router
         .route(&model, user.or_else(|| presented_key(headers)))?;
     let group = route.group;
+    cx.log
+        .update(|f| f.resolved_model = Some(group.name.clone()));
+    let cached = crate::cache::plan(gw, headers, req, &model, &group.name)?;
+    if let Some(hit) = crate::cache::lookup(cached.as_ref()).await {
+        let mut resp = crate::cache::answer(&hit, req, format)?;
+        stamp_variant(resp.headers_mut(), route.variant.as_deref());
+        stamp_rule(resp.headers_mut(), rule.as_deref());
+        return Ok(resp);
+    }
     let mut call = cx.call.clone();
     call.affinity = headers
         .get("x-sluice-session")
@@ -186,6 +200,8 @@ async fn respond(
         let hold = group.retry.stream_hold;
         let out = gw.router.run(group, &Stream { req, hold }, &call).await?;
         let chunks = crate::metrics::watch_stream(out.value, &out.target);
+        let chunks = crate::reqlog::observe(chunks, &cx.log);
+        let chunks = crate::cache::record(cached.as_ref(), chunks, &out.target);
         let mut resp = Response::new(format.sse(chunks, &out.target));
         let h = resp.headers_mut();
         h.insert(
@@ -197,6 +213,8 @@ async fn respond(
         (resp, out.target, out.attempts)
     } else {
         let out = gw.router.run(group, &Complete(req), &call).await?;
+        cx.log.update(|f| f.usage.clone_from(&out.value.usage));
+        crate::cache::store(cached.as_ref(), &out.value, &out.target);
         let json = format
             .json(out.value, &out.target)
             .map_err(|e| GatewayError::internal(format!("could not encode the response: {e}")))?;
@@ -212,6 +230,7 @@ async fn respond(
     };
     let h = resp.headers_mut();
     stamp(h, &target, attempts);
+    crate::cache::stamp_outcome(h, cached.as_ref());
     stamp_variant(h, route.variant.as_deref());
     stamp_rule(h, rule.as_deref());
     Ok(resp)

@@ -28,6 +28,8 @@ pub struct RequestCx {
     pub call: CallCx,
     /// The requested model, as the metrics label it becomes.
     pub(crate) model: ModelSlot,
+    /// What handlers learn for the request log.
+    pub(crate) log: crate::reqlog::LogSlot,
 }
 
 impl RequestCx {
@@ -68,6 +70,7 @@ pub async fn around(mut req: Request, next: Next) -> Response {
         id: id.clone(),
         call: call.clone(),
         model: log.model.clone(),
+        log: crate::reqlog::LogSlot::default(),
     });
     let mut resp = match deadline {
         Err(e) => ApiError(e).into_response(),

@@ -14,6 +14,7 @@
 mod admin;
 mod auth;
 mod body;
+mod cache;
 mod chat;
 mod context;
 mod error;
@@ -23,6 +24,7 @@ mod metrics;
 mod models;
 mod native;
 mod passthrough;
+mod reqlog;
 mod sse;
 
 use std::sync::Arc;
@@ -36,12 +38,19 @@ use sluice_types::GatewayError;
 
 pub use context::RequestCx;
 pub use error::ApiError;
+pub use reqlog::RequestLog;
 
 /// Everything a request needs, built once from a validated config.
 pub struct Gateway {
     router: Router,
     admin_key: Option<SecretString>,
     max_body: u64,
+    /// The response cache; `None` when no model caches.
+    cache: Option<cache::ResponseCache>,
+    /// Where request records go; `None` when the request log is off.
+    log: Option<Arc<RequestLog>>,
+    /// The store the admin API reads logs from.
+    store: Option<sluice_store::Store>,
 }
 
 impl Gateway {
@@ -52,7 +61,22 @@ impl Gateway {
             router: Router::new(config)?,
             admin_key: config.server.admin_key.clone(),
             max_body: config.server.max_body,
+            cache: cache::ResponseCache::from_config(config)?,
+            log: None,
+            store: None,
         })
+    }
+
+    /// The request log's queue depth, journal size and counters (`None` when it is off).
+    pub fn log_stats(&self) -> Option<sluice_store::LogStats> {
+        self.log.as_ref().map(|log| log.stats())
+    }
+
+    /// Logs every request to `log`; the admin API reads records back from `store`.
+    pub fn with_request_log(mut self, log: RequestLog, store: sluice_store::Store) -> Self {
+        self.log = Some(Arc::new(log));
+        self.store = Some(store);
+        self
     }
 }
 
@@ -89,6 +113,9 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         ));
     let admin = HttpRouter::new()
         .route("/admin/v1/models", get(admin::models))
+        .route("/admin/v1/cache", axum::routing::delete(cache::purge))
+        .route("/admin/v1/logs", get(reqlog::list_logs))
+        .route("/admin/v1/logs/{id}", get(reqlog::get_log))
         .route("/metrics", get(metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
@@ -102,6 +129,10 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/{provider}/{*path}", any(native::handle))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            reqlog::record,
+        ))
         .layer(axum::middleware::from_fn(context::around))
         .layer(axum::middleware::from_fn(messages::anthropic_errors))
         .with_state(gateway)

@@ -101,9 +101,16 @@ pub async fn handle(
                     .get("x-sluice-user")
                     .and_then(|v| v.to_str().ok());
                 let sticky = user.or_else(|| obj.get("user").and_then(Value::as_str));
+                cx.log.update(|f| {
+                    f.requested_model = Some(model.clone());
+                    f.user = sticky.map(str::to_owned);
+                    f.stream = obj.get("stream") == Some(&Value::Bool(true));
+                });
                 let route = gw
                     .router
                     .route(model, sticky.or_else(|| presented_key(&parts.headers)))?;
+                cx.log
+                    .update(|f| f.resolved_model = Some(route.group.name.clone()));
                 let attempt = JsonForward {
                     method: parts.method,
                     path,

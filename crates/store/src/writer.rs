@@ -161,6 +161,7 @@ fn spill(journal: &Journal, counters: &Counters, records: &[LogRecord]) {
 pub struct LogWriter {
     task: JoinHandle<()>,
     stop: oneshot::Sender<Instant>,
+    first_try: Option<oneshot::Receiver<bool>>,
 }
 
 impl LogWriter {
@@ -175,6 +176,7 @@ impl LogWriter {
         let journal = Arc::new(journal);
         let counters = Arc::new(Counters::default());
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (tried_tx, tried_rx) = oneshot::channel();
         let state = Writer {
             store,
             journal: journal.clone(),
@@ -187,7 +189,7 @@ impl LogWriter {
             backoff: MIN_BACKOFF,
             replaying: None,
         };
-        let task = tokio::spawn(state.run(rx, stop_rx));
+        let task = tokio::spawn(state.run(rx, stop_rx, tried_tx));
         let sink = LogSink {
             tx,
             journal,
@@ -198,8 +200,18 @@ impl LogWriter {
             LogWriter {
                 task,
                 stop: stop_tx,
+                first_try: Some(tried_rx),
             },
         )
+    }
+
+    /// Waits for the writer's first try to bring the store up (migrations included) and
+    /// tells whether it worked. Later calls answer `false` at once.
+    pub async fn first_try(&mut self) -> bool {
+        match self.first_try.take() {
+            Some(rx) => rx.await.unwrap_or(false),
+            None => false,
+        }
     }
 
     /// Stops taking records, writes what is queued (to the store if it answers by
@@ -235,10 +247,12 @@ impl Writer {
         mut self,
         mut rx: mpsc::Receiver<LogRecord>,
         mut stop: oneshot::Receiver<Instant>,
+        tried: oneshot::Sender<bool>,
     ) {
         let mut buf = Vec::with_capacity(self.batch_size);
         // Bring the store up (and replay an earlier run's journal) right away.
         self.probe().await;
+        let _ = tried.send(self.up);
         self.replay().await;
         let mut tick = Instant::now() + self.config.batch_interval;
         loop {

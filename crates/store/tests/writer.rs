@@ -120,8 +120,8 @@ async fn settle() {
 async fn records_are_written_together_once_per_interval() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FakeStore::default());
-    let (sink, writer) = start(&store, dir.path(), config(100, 100));
-    settle().await;
+    let (sink, mut writer) = start(&store, dir.path(), config(100, 100));
+    assert!(writer.first_try().await, "the store came up");
     assert_eq!(
         store.prepared.load(Ordering::SeqCst),
         1,
@@ -195,8 +195,8 @@ async fn records_spill_while_the_store_is_down_and_replay_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FakeStore::default());
     store.set_down(true);
-    let (sink, writer) = start(&store, dir.path(), config(100, 100));
-    settle().await;
+    let (sink, mut writer) = start(&store, dir.path(), config(100, 100));
+    assert!(!writer.first_try().await, "the store is down");
     assert!(!sink.stats().store_up);
     for round in 0..5 {
         for i in 0..4 {

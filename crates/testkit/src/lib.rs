@@ -16,6 +16,8 @@
 //! benchmark's upstream.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod cohere;
 mod behavior;
 mod body;
 mod chat;

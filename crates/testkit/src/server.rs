@@ -109,7 +109,8 @@ async fn handle(
         Some(Behavior::ChunkInterval(d)) => plan.interval = d,
     }
     let reply = route(&parts, &body, n);
-    Ok(match reply {
+    let aws_headers = crate::bedrock::response_headers(parts.uri.path(), &reply, n);
+    let mut resp = match reply {
         Reply::Json { status, body } => {
             let body = match plan.end {
                 End::Normal => MockBody::full(body),
@@ -119,7 +120,9 @@ async fn handle(
             response(status, JSON, body, n)
         }
         Reply::Sse(frames) => response(200, SSE, MockBody::paced(frames, plan, state), n),
-    })
+    };
+    resp.headers_mut().extend(aws_headers);
+    Ok(resp)
 }
 
 /// Splits a path into the OpenAI endpoint (`/chat/completions`, …) and the
@@ -143,10 +146,12 @@ fn route(parts: &http::request::Parts, body: &Bytes, n: u64) -> Reply {
     match (&parts.method, endpoint) {
         (&Method::POST, "/chat/completions") => chat::reply(body, n, deployment),
         (&Method::POST, "/messages") => crate::anthropic::reply(parts, body, n),
+        (&Method::POST, "/v2/chat") => crate::cohere::reply(parts, body, n),
         (&Method::POST, "/completions") => completions::reply(body, n, deployment),
         (&Method::POST, "/embeddings") => embeddings::reply(body, deployment),
         (&Method::GET, "/models") => embeddings::list_models(),
         (&Method::POST, p) if p.starts_with("/v1beta/") => crate::gemini::reply(parts, body, n),
+        (&Method::POST, p) if crate::bedrock::is_converse(p) => crate::bedrock::reply(parts, body, n),
         (&Method::GET, m) if m.starts_with("/models/") && m.len() > "/models/".len() => {
             embeddings::get_model(&m["/models/".len()..])
         }

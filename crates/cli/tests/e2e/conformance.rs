@@ -3,7 +3,7 @@
 //! requests the way the real API does, so a translation bug fails here.
 
 use serde_json::{Value, json};
-use sluice_testkit::{Behavior, MockUpstream, anthropic, gemini};
+use sluice_testkit::{Behavior, MockUpstream, anthropic, bedrock, cohere, gemini};
 
 use crate::harness::{Resp, Sluice, post_json, sse_data};
 
@@ -59,6 +59,26 @@ const GEMINI: Kind = Kind {
     model: "gemini-2.5-flash",
     bad_request: || gemini::error(400, "INVALID_ARGUMENT", "refused by the mock"),
     rate_limited: gemini::rate_limited,
+};
+
+const COHERE: Kind = Kind {
+    provider: |root| format!("{{ kind: cohere, base_url: \"{root}\", api_key: k }}"),
+    model: "command-a-03-2025",
+    bad_request: || cohere::error(400, "invalid request: refused by the mock"),
+    rate_limited: cohere::rate_limited,
+};
+
+const BEDROCK: Kind = Kind {
+    provider: |root| {
+        format!(
+            "{{ kind: bedrock, base_url: \"{root}\", region: us-east-1, access_key_id: {}, secret_access_key: \"{}\" }}",
+            bedrock::ACCESS_KEY_ID,
+            bedrock::SECRET_ACCESS_KEY
+        )
+    },
+    model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
+    bad_request: || bedrock::error(400, "ValidationException", "refused by the mock"),
+    rate_limited: bedrock::rate_limited,
 };
 
 /// A gateway whose model `m` is the kind's model on the mock.
@@ -291,4 +311,6 @@ conformance! {
     azure => super::AZURE,
     anthropic_messages => super::ANTHROPIC,
     gemini_api => super::GEMINI,
+    cohere_chat => super::COHERE,
+    bedrock_converse => super::BEDROCK,
 }

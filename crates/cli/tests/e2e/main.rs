@@ -6,9 +6,13 @@ mod harness;
 
 mod anthropic;
 mod basics;
+mod bedrock;
+mod cache;
+mod cohere;
 mod conformance;
 mod errors;
 mod gemini;
+mod logs;
 mod messages;
 mod metrics;
 mod native;

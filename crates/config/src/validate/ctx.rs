@@ -35,6 +35,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// An environment variable of the interpolation environment; empty values count as unset.
+    pub(crate) fn env_var(&self, name: &str) -> Option<String> {
+        (self.env)(name).filter(|value| !value.trim().is_empty())
+    }
+
     /// `value` when nothing was reported, every issue otherwise.
     pub(crate) fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
         if self.issues.is_empty() {

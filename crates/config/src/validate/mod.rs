@@ -4,6 +4,7 @@
 //! section reader takes a [`Ctx`], reads what it can, reports what it cannot at the
 //! value's path, and carries on with a default, so one run finds every problem.
 
+mod cache;
 mod ctx;
 mod logging;
 mod models;
@@ -26,6 +27,7 @@ const FIELDS: &[&str] = &[
     "models",
     "routing",
     "logging",
+    "cache",
 ];
 /// Top-level sections of later features.
 const FUTURE: &[(&str, &str)] = &[
@@ -64,6 +66,7 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         models: Vec::new(),
         routing: Vec::new(),
         logging: LoggingConfig::default(),
+        cache: Default::default(),
     };
     let Some(map) = ctx.object(root, FIELDS, FUTURE) else {
         return config;
@@ -102,6 +105,10 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
     }) {
         config.logging = logging;
     }
+    let redis = config.redis.is_some();
+    config.cache = ctx
+        .field(map, "cache", |ctx, value| cache::cache(ctx, value, redis))
+        .unwrap_or_else(|| cache::default_store(redis));
     config
 }
 
@@ -200,7 +207,7 @@ mod tests {
         assert_eq!(
             errors("modles: []\nmcp: {}\nstore: mysql://u:pw@h/db\nredis: 127.0.0.1:6379\n"),
             [
-                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging; did you mean "models"?"#,
+                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging, cache; did you mean "models"?"#,
                 "mcp: the mcp section is not supported by this build yet",
                 r#"store: expected a store URL starting with sqlite://, postgres://, postgresql://, got "mysql://…""#,
                 "redis: expected a Redis URL starting with redis://, rediss://, got a value with no scheme",

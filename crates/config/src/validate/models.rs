@@ -1,13 +1,12 @@
 //! The `models:` section: a list of model aliases.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde_norway::{Mapping, Value};
 
 use super::ctx::{Ctx, closest};
 use crate::runtime::{
-    CacheConfig, CircuitConfig, ClassSet, ErrorClass, ModelConfig, ModelTimeouts, RetryConfig,
+    CacheConfig, CircuitConfig, ClassSet, ErrorClass, HedgeAfter, ModelConfig, ModelTimeouts, RetryConfig,
     SemanticCacheConfig, SplitVariant, Strategy, TargetConfig,
 };
 
@@ -38,7 +37,7 @@ const CIRCUIT_FIELDS: &[&str] = &[
     "cooldown",
     "probes",
 ];
-const CACHE_FIELDS: &[&str] = &["ttl", "semantic"];
+const CACHE_FIELDS: &[&str] = &["ttl", "scope", "semantic"];
 const SEMANTIC_FIELDS: &[&str] = &["embedder", "threshold"];
 /// Similarity threshold of the semantic cache when none is given.
 const DEFAULT_THRESHOLD: f64 = 0.95;
@@ -295,10 +294,20 @@ fn split(
     ok.then_some(out)
 }
 
-/// `hedge: { after: 2s }`.
-fn hedge(ctx: &mut Ctx<'_>, value: &Value) -> Option<Duration> {
+/// `hedge: { after: 2s }` or `hedge: { after: p95 }`.
+fn hedge(ctx: &mut Ctx<'_>, value: &Value) -> Option<HedgeAfter> {
     let map = ctx.object(value, &["after"], &[])?;
-    ctx.required(map, "after", Ctx::positive_duration)
+    ctx.required(map, "after", |ctx, value| {
+        let percentile = value
+            .as_str()
+            .and_then(|s| s.strip_prefix('p'))
+            .map(|n| n.parse::<u8>().ok().filter(|n| (50..=99).contains(n)));
+        match percentile {
+            Some(Some(p)) => Some(HedgeAfter::Percentile(p)),
+            Some(None) => ctx.expected("a percentile from p50 to p99, or a duration", value),
+            None => ctx.positive_duration(value).map(HedgeAfter::Fixed),
+        }
+    })
 }
 
 fn circuit(ctx: &mut Ctx<'_>, value: &Value) -> Option<CircuitConfig> {
@@ -337,11 +346,25 @@ fn timeout(ctx: &mut Ctx<'_>, value: &Value) -> Option<ModelTimeouts> {
 fn cache(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<CacheConfig> {
     let map = ctx.object(value, CACHE_FIELDS, &[])?;
     let ttl = ctx.required(map, "ttl", Ctx::positive_duration);
+    let scope = ctx.field(map, "scope", cache_scope).unwrap_or_default();
     let semantic = ctx.field(map, "semantic", |ctx, value| semantic(ctx, value, names));
     Some(CacheConfig {
         ttl: ttl?,
+        scope,
         semantic,
     })
+}
+
+fn cache_scope(ctx: &mut Ctx<'_>, value: &Value) -> Option<crate::runtime::CacheScope> {
+    let names = crate::runtime::CacheScope::NAMES;
+    let name = ctx.string(value)?;
+    let found = names.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
+    if found.is_none() {
+        let known: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+        let msg = super::ctx::unknown("scope", &name, &known, "expected one of");
+        ctx.issue(msg);
+    }
+    found
 }
 
 fn semantic(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<SemanticCacheConfig> {

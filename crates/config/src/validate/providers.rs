@@ -1,11 +1,13 @@
 //! The `providers:` section: name → provider.
 
 use secrecy::SecretString;
-use serde_norway::Value;
+use serde_norway::{Mapping, Value};
 
 use super::ctx::{Ctx, closest};
 use crate::presets::{self, KindLookup, lookup_kind};
-use crate::runtime::{DEFAULT_AZURE_API_VERSION, Preset, ProviderConfig, ProviderKind, Timeouts};
+use crate::runtime::{
+    AwsConfig, DEFAULT_AZURE_API_VERSION, Preset, ProviderConfig, ProviderKind, Timeouts,
+};
 
 const FIELDS: &[&str] = &[
     "kind",
@@ -17,6 +19,17 @@ const FIELDS: &[&str] = &[
     "drop_unsupported",
     "native",
     "timeout",
+    "region",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+];
+/// The fields only `bedrock` providers take.
+const AWS_FIELDS: &[&str] = &[
+    "region",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
 ];
 const TIMEOUT_FIELDS: &[&str] = &["connect", "first_byte", "total", "idle"];
 
@@ -55,12 +68,23 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
     let timeouts = ctx.field(map, "timeout", timeouts).unwrap_or_default();
 
     let kind = kind?;
+    let aws = aws(ctx, kind, map);
     let default_base_url = match kind {
-        ProviderKind::OpenAiCompatible(preset) => preset.default_base_url(),
-        ProviderKind::Anthropic | ProviderKind::Gemini => {
-            kind.native().map_or("", |row| row.base_url)
+        ProviderKind::OpenAiCompatible(preset) => preset.default_base_url().to_owned(),
+        ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Cohere => {
+            kind.native().map_or("", |row| row.base_url).to_owned()
         }
-        ProviderKind::AzureOpenAi | ProviderKind::Demo => "",
+        ProviderKind::Bedrock => {
+            let region = aws.as_ref().and_then(|aws| aws.region.as_deref());
+            if region.is_none() && matches!(map.get("base_url"), None | Some(Value::Null)) {
+                ctx.issue(
+                    "missing required field \"region\" (kind bedrock needs a region, or a \
+                     base_url; AWS_REGION and AWS_DEFAULT_REGION are read when it is absent)",
+                );
+            }
+            region.map(presets::bedrock_base_url).unwrap_or_default()
+        }
+        ProviderKind::AzureOpenAi | ProviderKind::Demo => String::new(),
     };
     let needs_base_url = matches!(
         kind,
@@ -88,7 +112,7 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
     name_ok.then(|| ProviderConfig {
         name: name.to_owned(),
         kind,
-        base_url: base_url.unwrap_or_else(|| default_base_url.to_owned()),
+        base_url: base_url.unwrap_or(default_base_url),
         api_key: api_key
             .filter(|key| !key.is_empty())
             .map(SecretString::from),
@@ -98,7 +122,68 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
         drop_unsupported,
         native,
         timeouts,
+        aws,
     })
+}
+
+/// The AWS settings: `Some` for `bedrock` providers (the region falls back on `AWS_REGION`,
+/// then `AWS_DEFAULT_REGION`), and an issue for each AWS field given to another kind.
+fn aws(ctx: &mut Ctx<'_>, kind: ProviderKind, map: &Mapping) -> Option<AwsConfig> {
+    if kind != ProviderKind::Bedrock {
+        for field in AWS_FIELDS {
+            if !matches!(map.get(*field), None | Some(Value::Null)) {
+                ctx.issue_at(field, "only bedrock providers take AWS settings");
+            }
+        }
+        return None;
+    }
+    let region = ctx
+        .field(map, "region", region)
+        .or_else(|| ctx.env_var("AWS_REGION"))
+        .or_else(|| ctx.env_var("AWS_DEFAULT_REGION"));
+    let secret = |ctx: &mut Ctx<'_>, field: &str| {
+        ctx.field(map, field, Ctx::secret)
+            .filter(|value| !value.is_empty())
+            .map(SecretString::from)
+    };
+    let access_key_id = secret(ctx, "access_key_id");
+    let secret_access_key = secret(ctx, "secret_access_key");
+    let session_token = secret(ctx, "session_token");
+    match (&access_key_id, &secret_access_key) {
+        (Some(_), None) => ctx.issue(
+            "missing required field \"secret_access_key\" (access_key_id needs its secret)",
+        ),
+        (None, Some(_)) => ctx.issue(
+            "missing required field \"access_key_id\" (secret_access_key needs its key id)",
+        ),
+        (None, None) if session_token.is_some() => ctx.issue_at(
+            "session_token",
+            "a session token needs access_key_id and secret_access_key",
+        ),
+        _ => {}
+    }
+    Some(AwsConfig {
+        region,
+        access_key_id,
+        secret_access_key,
+        session_token,
+    })
+}
+
+/// An AWS region name such as `us-east-1`: lowercase letters, digits and dashes.
+fn region(ctx: &mut Ctx<'_>, value: &Value) -> Option<String> {
+    let region = ctx.non_empty(value)?;
+    let region = region.trim();
+    let ok = region
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        ctx.issue(format!(
+            "expected an AWS region like us-east-1, got {region:?}"
+        ));
+        return None;
+    }
+    Some(region.to_owned())
 }
 
 /// Provider names appear in `provider/model` and in URLs, so they are kept simple.
@@ -336,14 +421,13 @@ providers:
     fn kind_problems() {
         assert_eq!(
             errors(
-                "providers:\n  x: { kind: opnai }\n  cohere: { api_key: \"${COHERE_API_KEY}\", region: a }\n  bedrock: { region: us-east-1 }\n  foo: { tiemout: {} }\n"
+                "providers:\n  x: { kind: opnai }\n  vertex: { region: a }\n  bedrock: { region: us-east-1 }\n  foo: { tiemout: {} }\n"
             ),
             [
-                r#"providers.x.kind: unknown provider kind "opnai"; known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, azure-openai, demo; did you mean "openai"?"#,
-                r#"providers.cohere.kind: provider kind "cohere" is not supported by this build yet"#,
-                r#"providers.bedrock.kind: provider kind "bedrock" is not supported by this build yet"#,
-                r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, azure-openai, demo"#,
-                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout; did you mean "timeout"?"#,
+                r#"providers.x.kind: unknown provider kind "opnai"; known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, bedrock, cohere, azure-openai, demo; did you mean "openai"?"#,
+                r#"providers.vertex.kind: provider kind "vertex" is not supported by this build yet"#,
+                r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, bedrock, cohere, azure-openai, demo"#,
+                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout, region, access_key_id, secret_access_key, session_token; did you mean "timeout"?"#,
             ]
         );
     }
@@ -364,6 +448,53 @@ providers:
                 "providers.openai.timeout.total: must be greater than 0",
                 "providers.openai.api_version: only azure-openai providers take an api_version",
                 r#"providers.a/b: invalid provider name "a/b": it must be non-empty, with no "/" or spaces"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn bedrock_settings() {
+        let yaml = r#"
+providers:
+  bedrock: { region: eu-west-3, access_key_id: "${AWS_KEY}", secret_access_key: s, session_token: t }
+  br2: { kind: bedrock, base_url: "http://127.0.0.1:9/" }
+  br3: { kind: bedrock }
+"#;
+        let env = |name: &str| match name {
+            "AWS_KEY" => Some("AKID".to_owned()),
+            "AWS_DEFAULT_REGION" => Some("us-west-2".to_owned()),
+            _ => None,
+        };
+        let config = parse_str(yaml, &env).unwrap();
+        let b = config.provider("bedrock").unwrap();
+        assert_eq!(b.kind, ProviderKind::Bedrock);
+        assert_eq!(b.base_url, "https://bedrock-runtime.eu-west-3.amazonaws.com");
+        let aws = b.aws.as_ref().unwrap();
+        assert_eq!(aws.region.as_deref(), Some("eu-west-3"));
+        assert_eq!(aws.access_key_id.as_ref().unwrap().expose_secret(), "AKID");
+        assert_eq!(aws.session_token.as_ref().unwrap().expose_secret(), "t");
+        let br2 = config.provider("br2").unwrap();
+        assert_eq!(br2.base_url, "http://127.0.0.1:9");
+        assert_eq!(br2.aws.as_ref().unwrap().region.as_deref(), Some("us-west-2"));
+        let br3 = config.provider("br3").unwrap();
+        assert_eq!(br3.base_url, "https://bedrock-runtime.us-west-2.amazonaws.com");
+        assert!(br3.aws.as_ref().unwrap().access_key_id.is_none());
+        assert!(config.provider("openai").is_none());
+    }
+
+    #[test]
+    fn bedrock_problems() {
+        assert_eq!(
+            errors(
+                "providers:\n  bedrock: { access_key_id: a }\n  b2: { kind: bedrock, region: US East, session_token: t }\n  openai: { region: us-east-1 }\n"
+            ),
+            [
+                r#"providers.bedrock: missing required field "secret_access_key" (access_key_id needs its secret)"#,
+                r#"providers.bedrock: missing required field "region" (kind bedrock needs a region, or a base_url; AWS_REGION and AWS_DEFAULT_REGION are read when it is absent)"#,
+                r#"providers.b2.region: expected an AWS region like us-east-1, got "US East""#,
+                "providers.b2.session_token: a session token needs access_key_id and secret_access_key",
+                r#"providers.b2: missing required field "region" (kind bedrock needs a region, or a base_url; AWS_REGION and AWS_DEFAULT_REGION are read when it is absent)"#,
+                "providers.openai.region: only bedrock providers take AWS settings",
             ]
         );
     }

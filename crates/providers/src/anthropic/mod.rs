@@ -15,7 +15,7 @@
 
 mod error;
 mod messages;
-mod request;
+pub(crate) mod request;
 mod response;
 mod stream;
 pub mod wire;

@@ -29,9 +29,9 @@ use super::{AnthropicCodec, JSON_TOOL_PREFIX};
 use crate::{Target, UpstreamRequest};
 
 /// The smallest thinking budget Anthropic accepts.
-const MIN_THINKING_BUDGET: u64 = 1024;
+pub(crate) const MIN_THINKING_BUDGET: u64 = 1024;
 /// Tokens left for the answer on top of the thinking budget when the client set no limit.
-const ANSWER_TOKENS: u64 = 4096;
+pub(crate) const ANSWER_TOKENS: u64 = 4096;
 /// Longest tool name Anthropic accepts.
 const MAX_TOOL_NAME: usize = 64;
 
@@ -58,8 +58,9 @@ pub fn default_max_tokens(model: &str) -> u64 {
     }
 }
 
-/// Thinking budget for an OpenAI `reasoning_effort`; `None` turns thinking off.
-fn effort_budget(effort: &str) -> Option<Option<u64>> {
+/// Thinking budget for an OpenAI `reasoning_effort`; `None` turns thinking off. Shared with
+/// Anthropic models on Bedrock.
+pub(crate) fn effort_budget(effort: &str) -> Option<Option<u64>> {
     Some(match effort {
         "none" | "minimal" => None,
         "low" => Some(1024),
@@ -69,26 +70,28 @@ fn effort_budget(effort: &str) -> Option<Option<u64>> {
     })
 }
 
-/// Per-request helpers: the provider name for messages.
-pub(super) struct Cx<'a> {
-    pub(super) provider: &'a str,
+/// Per-request helpers: the provider name and API for messages.
+pub(crate) struct Cx<'a> {
+    pub(crate) provider: &'a str,
+    /// The API named in refusals, e.g. `Anthropic Messages API`.
+    pub(crate) api: &'static str,
 }
 
 impl Cx<'_> {
     /// A 400 for a parameter this provider cannot honour.
-    pub(super) fn unsupported(&self, param: &str, why: &str) -> GatewayError {
+    pub(crate) fn unsupported(&self, param: &str, why: &str) -> GatewayError {
         crate::codec::unsupported_parameter(
             param,
             format!(
-                "parameter `{param}` is not supported by provider {} (Anthropic Messages API): {why}",
-                self.provider
+                "parameter `{param}` is not supported by provider {} ({}): {why}",
+                self.provider, self.api
             ),
         )
     }
 }
 
 /// A 400 about a malformed field at `path`.
-pub(super) fn invalid(path: &str, why: &str) -> GatewayError {
+pub(crate) fn invalid(path: &str, why: &str) -> GatewayError {
     GatewayError::invalid_request(format!("{path}: {why}")).with_param(path)
 }
 
@@ -100,6 +103,7 @@ impl AnthropicCodec {
     ) -> Result<UpstreamRequest, GatewayError> {
         let cx = Cx {
             provider: &self.name,
+            api: "Anthropic Messages API",
         };
         refuse_unsupported(&cx, req)?;
         let conversation = Conversation::from_messages(&cx, &req.messages)?;
@@ -204,7 +208,7 @@ fn refuse_unsupported(cx: &Cx<'_>, req: &ChatRequest) -> Result<(), GatewayError
 }
 
 /// `stop` (a string or an array of strings) as `stop_sequences`.
-fn stop_sequences(stop: Option<&Value>) -> Result<Option<Vec<String>>, GatewayError> {
+pub(crate) fn stop_sequences(stop: Option<&Value>) -> Result<Option<Vec<String>>, GatewayError> {
     let seqs = match stop {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => vec![s.clone()],
@@ -223,7 +227,8 @@ fn stop_sequences(stop: Option<&Value>) -> Result<Option<Vec<String>>, GatewayEr
 }
 
 /// The forced tool that carries a `response_format` answer, if the client asked for JSON.
-fn json_tool(cx: &Cx<'_>, req: &ChatRequest) -> Result<Option<ToolDef>, GatewayError> {
+/// Shared with Bedrock, which forces the same tool through Converse's `toolChoice`.
+pub(crate) fn json_tool(cx: &Cx<'_>, req: &ChatRequest) -> Result<Option<ToolDef>, GatewayError> {
     let Some(format) = req.response_format.as_ref().filter(|f| !f.is_null()) else {
         return Ok(None);
     };

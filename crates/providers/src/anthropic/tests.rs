@@ -20,6 +20,7 @@ fn codec() -> AnthropicCodec {
         drop_unsupported: false,
         native: true,
         timeouts: Timeouts::default(),
+        aws: None,
     })
 }
 

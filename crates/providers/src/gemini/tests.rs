@@ -21,6 +21,7 @@ fn codec() -> GeminiCodec {
         drop_unsupported: false,
         native: true,
         timeouts: Timeouts::default(),
+        aws: None,
     })
 }
 

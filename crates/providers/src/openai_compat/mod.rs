@@ -58,7 +58,9 @@ impl OpenAiCodec {
             ProviderKind::OpenAiCompatible(_)
             | ProviderKind::Demo
             | ProviderKind::Anthropic
-            | ProviderKind::Gemini => Flavor::Standard,
+            | ProviderKind::Gemini
+            | ProviderKind::Bedrock
+            | ProviderKind::Cohere => Flavor::Standard,
         };
         Self {
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),

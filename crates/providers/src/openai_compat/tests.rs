@@ -26,6 +26,7 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
             total: Duration::from_secs(1),
             idle: Duration::from_secs(1),
         },
+        aws: None,
     }
 }
 

@@ -107,6 +107,7 @@ fn router(groups: Vec<ModelGroup>) -> Router {
     Router::for_tests(groups)
 }
 
+mod attempt_log;
 mod recording;
 
 #[tokio::test(start_paused = true)]
@@ -484,7 +485,9 @@ async fn hedging_wins_on_the_fast_target_and_cancels_the_slow_one() {
         vec![],
         RetryConfig::default(),
     )
-    .with_hedge(Some(Duration::from_secs(1)));
+    .with_hedge(Some(sluice_config::HedgeAfter::Fixed(Duration::from_secs(
+        1,
+    ))));
     let r = router(vec![g]);
     let started = tokio::time::Instant::now();
     let out = r
@@ -518,7 +521,9 @@ async fn hedging_wins_on_the_fast_target_and_cancels_the_slow_one() {
         vec![],
         RetryConfig::default(),
     )
-    .with_hedge(Some(Duration::from_secs(1)));
+    .with_hedge(Some(sluice_config::HedgeAfter::Fixed(Duration::from_secs(
+        1,
+    ))));
     let r = router(vec![g]);
     let out = r
         .run(

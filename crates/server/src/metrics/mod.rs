@@ -89,6 +89,22 @@ const HELP: &[(&str, &str)] = &[
         STREAM_ERRORS,
         "Streams that failed after they began (the client got an error event), by provider.",
     ),
+    (
+        sluice_cache::HITS,
+        "Chat requests answered from the response cache, by model.",
+    ),
+    (
+        sluice_cache::MISSES,
+        "Response cache lookups that found no entry (or failed), by model.",
+    ),
+    (
+        sluice_cache::BYTES,
+        "Bytes of the answers held by the in-memory response cache.",
+    ),
+    (
+        sluice_cache::EVICTIONS,
+        "Entries the in-memory response cache removed, by reason: size (to make room) or expired.",
+    ),
 ];
 
 /// Every series of this process.

@@ -109,7 +109,7 @@ pub(super) struct LoggedBody {
 impl LoggedBody {
     fn finish(&mut self) {
         if let Some(entry) = self.entry.take() {
-            let complete = self.ended || self.inner.is_end_stream();
+            let complete = self.ended || http_body::Body::is_end_stream(&self.inner);
             entry.finish_body(complete);
         }
     }
@@ -130,7 +130,7 @@ impl http_body::Body for LoggedBody {
                 if let (Some(entry), Some(data)) = (this.entry.as_mut(), frame.data_ref()) {
                     entry.on_data(data);
                 }
-                if this.inner.is_end_stream() {
+                if http_body::Body::is_end_stream(&this.inner) {
                     this.ended = true;
                     this.finish();
                 }
@@ -185,6 +185,10 @@ mod tests {
         assert_eq!(t.concat(), b"end");
         let mut one = Tail::default();
         one.push(&Bytes::from(vec![b'y'; TAIL_BYTES * 2]));
-        assert_eq!(one.concat().len(), TAIL_BYTES * 2, "the last frame is always kept");
+        assert_eq!(
+            one.concat().len(),
+            TAIL_BYTES * 2,
+            "the last frame is always kept"
+        );
     }
 }

@@ -12,7 +12,10 @@
 //! record (status 499) when the middleware's future is dropped.
 
 mod body;
+mod query;
 mod usage;
+
+pub(crate) use query::{get as get_log, list as list_logs};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -81,7 +84,7 @@ pub(crate) struct LogFacts {
 /// The per-request place handlers put [`LogFacts`]; shared by clones, locked only by its
 /// own request.
 #[derive(Debug, Clone, Default)]
-pub struct LogSlot(Arc<Mutex<LogFacts>>);
+pub(crate) struct LogSlot(Arc<Mutex<LogFacts>>);
 
 impl LogSlot {
     /// Changes the facts.
@@ -174,7 +177,7 @@ pub async fn record(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next
     };
     if let Some(cap) = log.bodies {
         entry.secrets = presented_secrets(req.headers());
-        let capture = Arc::new(Mutex::new(Capture::new(cap)));
+        let capture = Arc::new(Mutex::new(Capture::new(cap + slack(&entry.secrets))));
         entry.request_body = Some(capture.clone());
         let body = std::mem::take(req.body_mut());
         *req.body_mut() = Body::new(CaptureBody {
@@ -214,7 +217,7 @@ fn classify(gw: &Gateway, path: &str) -> Option<Api> {
         _ if path.starts_with("/v1/") => Api::Other,
         _ => {
             let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-            if !first.is_empty() && gw.router.provider(first).is_some() {
+            if !first.is_empty() && gw.router.native_provider(first).is_some() {
                 Api::Native
             } else {
                 Api::Other
@@ -310,7 +313,7 @@ impl Entry {
             self.tail = Some(Tail::default());
         }
         if let Some(cap) = self.log.bodies {
-            self.response_body = Some(Capture::new(cap));
+            self.response_body = Some(Capture::new(cap + slack(&self.secrets)));
         }
         let (parts, body) = resp.into_parts();
         let body = LoggedBody {
@@ -367,6 +370,7 @@ impl Entry {
             response_body,
             secrets,
         } = self;
+        let cap = log.bodies.unwrap_or(0);
         let r = &mut record;
         let facts = slot.take();
         let since = |t: Instant| {
@@ -419,11 +423,11 @@ impl Entry {
             .collect();
         if let Some(capture) = request_body {
             if let Ok(c) = capture.lock() {
-                r.request_body = body_text(&c, &secrets);
+                r.request_body = body_text(&c, &secrets, cap);
             }
         }
         if let Some(c) = response_body {
-            r.response_body = body_text(&c, &secrets);
+            r.response_body = body_text(&c, &secrets, cap);
         }
         log.sink.send(record);
     }
@@ -439,16 +443,24 @@ fn set_error(r: &mut LogRecord, e: &GatewayError) {
     r.error_message = Some(e.message().to_owned());
 }
 
-/// A captured body as text, with presented credentials blanked out; binary bodies are
-/// described, not stored.
-fn body_text(c: &Capture, secrets: &[String]) -> Option<String> {
+/// Bytes captured beyond the cap, so a credential that starts before the cap is seen whole
+/// and blanked out before the text is cut.
+fn slack(secrets: &[String]) -> usize {
+    secrets.iter().map(String::len).max().unwrap_or(0)
+}
+
+/// A captured body as text of at most `cap` bytes, with presented credentials blanked out;
+/// binary bodies are described, not stored.
+fn body_text(c: &Capture, secrets: &[String], cap: usize) -> Option<String> {
     if c.total == 0 {
         return None;
     }
     let text = match std::str::from_utf8(&c.bytes) {
         Ok(text) => text,
         // Cut inside a character at the cap.
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&c.bytes[..e.valid_up_to()]).ok()?,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&c.bytes[..e.valid_up_to()]).ok()?
+        }
         Err(_) => return Some(format!("[binary body: {} bytes]", c.total)),
     };
     if text.contains('\0') {
@@ -460,7 +472,16 @@ fn body_text(c: &Capture, secrets: &[String]) -> Option<String> {
             text = text.replace(secret.as_str(), "[REDACTED]");
         }
     }
-    if c.total > u64::try_from(c.bytes.len()).unwrap_or(u64::MAX) {
+    let mut cut = text.len() > cap;
+    if cut {
+        let mut end = cap;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    cut |= c.total > u64::try_from(c.bytes.len()).unwrap_or(u64::MAX);
+    if cut {
         text.push_str(&format!("…[truncated: {} bytes in all]", c.total));
     }
     Some(text)
@@ -474,27 +495,39 @@ mod tests {
     fn bodies_are_text_without_credentials() {
         let mut c = Capture::new(1024);
         c.push(br#"{"api_key":"sk-secret-123456","q":"hi"}"#);
-        let text = body_text(&c, &["sk-secret-123456".to_owned()]);
-        assert_eq!(text.as_deref(), Some(r#"{"api_key":"[REDACTED]","q":"hi"}"#));
-        let mut cut = Capture::new(3);
+        let text = body_text(&c, &["sk-secret-123456".to_owned()], 1024);
+        assert_eq!(
+            text.as_deref(),
+            Some(r#"{"api_key":"[REDACTED]","q":"hi"}"#)
+        );
+        let mut cut = Capture::new(4);
         cut.push("aé€".as_bytes());
         assert_eq!(
-            body_text(&cut, &[]).as_deref(),
+            body_text(&cut, &[], 4).as_deref(),
             Some("aé…[truncated: 6 bytes in all]")
         );
         let mut bin = Capture::new(16);
         bin.push(&[0, 159, 146, 150]);
         assert_eq!(
-            body_text(&bin, &[]).as_deref(),
+            body_text(&bin, &[], 16).as_deref(),
             Some("[binary body: 4 bytes]")
         );
-        assert_eq!(body_text(&Capture::new(4), &[]), None);
+        assert_eq!(body_text(&Capture::new(4), &[], 4), None);
+        // A key that straddles the cap is still blanked out before the cut.
+        let secret = "sk-straddle-123456".to_owned();
+        let mut edge = Capture::new(8 + slack(std::slice::from_ref(&secret)));
+        edge.push(format!("abcdef{secret}xyz").as_bytes());
+        let text = body_text(&edge, &[secret], 8).unwrap_or_default();
+        assert_eq!(text, "abcdef[R…[truncated: 27 bytes in all]");
     }
 
     #[test]
     fn secrets_come_from_every_credential_header() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", http::HeaderValue::from_static("Bearer sk-one-123456"));
+        h.insert(
+            "authorization",
+            http::HeaderValue::from_static("Bearer sk-one-123456"),
+        );
         h.insert("x-api-key", http::HeaderValue::from_static("sk-two-123456"));
         h.insert("api-key", http::HeaderValue::from_static("short"));
         assert_eq!(presented_secrets(&h), ["sk-one-123456", "sk-two-123456"]);

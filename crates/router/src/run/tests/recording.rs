@@ -112,7 +112,9 @@ async fn a_hedge_counts_once_and_its_loser_as_cancelled() {
         vec![],
         RetryConfig::default(),
     )
-    .with_hedge(Some(Duration::from_secs(1)));
+    .with_hedge(Some(sluice_config::HedgeAfter::Fixed(Duration::from_secs(
+        1,
+    ))));
     let r = router(vec![g]);
     let out = r
         .run(

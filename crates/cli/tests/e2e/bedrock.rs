@@ -1,0 +1,315 @@
+//! OpenAI clients talking to AWS Bedrock: the real binary translating to the Converse mock,
+//! which verifies every request's SigV4 signature and validates it the way Converse does,
+//! and answers streams in the AWS binary event-stream framing.
+
+use http::Method;
+use serde_json::{Value, json};
+use sluice_testkit::{MockUpstream, bedrock};
+
+use crate::harness::{Resp, Sluice, Start, post_json, send, sse_data};
+
+const CHAT: &str = "/v1/chat/completions";
+const MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+const CONVERSE: &str = "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse";
+
+/// The `aws` provider entry for `mock`, with `keys` (YAML fields) as its credentials.
+fn provider(mock: &MockUpstream, keys: &str) -> String {
+    format!(
+        "{{ kind: bedrock, base_url: \"{}\", region: {}{keys} }}",
+        mock.root_url(),
+        bedrock::REGION
+    )
+}
+
+fn test_keys() -> String {
+    format!(
+        ", access_key_id: {}, secret_access_key: \"{}\"",
+        bedrock::ACCESS_KEY_ID,
+        bedrock::SECRET_ACCESS_KEY
+    )
+}
+
+/// The config: provider `aws` and alias `smart` → the Claude model on Bedrock.
+fn config(mock: &MockUpstream, keys: &str, extra: &str) -> String {
+    format!(
+        "providers:\n  aws: {}\nmodels:\n  - name: smart\n    targets: [ {{ provider: aws, model: \"{MODEL}\" }} ]\n{extra}",
+        provider(mock, keys)
+    )
+}
+
+fn gateway(mock: &MockUpstream, extra: &str) -> Sluice {
+    Sluice::start(&config(mock, &test_keys(), extra))
+}
+
+fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}})
+}
+
+/// The chunks of an SSE body, without the final `[DONE]`, which must be there.
+fn chunks_of(r: &Resp) -> Vec<Value> {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let events = sse_data(&r.body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{events:?}");
+    events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
+
+fn error_of(r: &Resp, status: u16) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    r.json()["error"].clone()
+}
+
+#[tokio::test]
+async fn a_chat_completion_is_signed_translated_and_answered() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "");
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "temperature": 0.3, "max_tokens": 200, "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "hello there"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["object"], "chat.completion");
+    assert_eq!(out["id"], bedrock::request_id(1));
+    assert_eq!(out["model"], MODEL);
+    assert!(out["created"].as_u64().unwrap() > 1_600_000_000);
+    assert_eq!(out["choices"][0]["message"]["content"], "echo: hello there");
+    assert_eq!(out["choices"][0]["finish_reason"], "stop");
+    assert_eq!(out["usage"]["prompt_tokens"], 4);
+    assert_eq!(out["usage"]["completion_tokens"], 3);
+
+    let seen = mock.last().unwrap();
+    assert_eq!(seen.path, CONVERSE);
+    let authz = seen.header("authorization").unwrap();
+    assert!(
+        authz.starts_with(&format!(
+            "AWS4-HMAC-SHA256 Credential={}/",
+            bedrock::ACCESS_KEY_ID
+        )) && authz.contains("/us-east-1/bedrock/aws4_request"),
+        "{authz}"
+    );
+    assert!(seen.header("x-amz-date").is_some());
+    assert_eq!(
+        seen.json(),
+        json!({"system": [{"text": "Be terse."}],
+            "messages": [{"role": "user", "content": [{"text": "hello there"}]}],
+            "inferenceConfig": {"maxTokens": 200, "temperature": 0.3}})
+    );
+    let logs = gw.logs();
+    assert!(!logs.contains(bedrock::SECRET_ACCESS_KEY), "the secret never reaches a log");
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_by_the_signature_check() {
+    let mock = MockUpstream::start().await;
+    let keys = format!(
+        ", access_key_id: {}, secret_access_key: not-the-secret",
+        bedrock::ACCESS_KEY_ID
+    );
+    let gw = Sluice::start(&config(&mock, &keys, ""));
+    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "messages": user("hi")})).await;
+    let e = error_of(&r, 403);
+    assert_eq!(e["type"], "InvalidSignatureException");
+    assert!(e["message"].as_str().unwrap().contains("signature"), "{e}");
+    assert_eq!(mock.request_count(), 1, "a 403 is not retried");
+}
+
+#[tokio::test]
+async fn temporary_credentials_come_from_the_standard_environment() {
+    let mock = MockUpstream::start().await;
+    let gw = Start::default()
+        .config(&config(&mock, "", ""))
+        .env("AWS_ACCESS_KEY_ID", bedrock::SESSION_ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", bedrock::SESSION_SECRET_ACCESS_KEY)
+        .env("AWS_SESSION_TOKEN", bedrock::SESSION_TOKEN)
+        .spawn();
+    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "messages": user("hi")})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        mock.last().unwrap().header("x-amz-security-token"),
+        Some(bedrock::SESSION_TOKEN)
+    );
+}
+
+#[tokio::test]
+async fn streams_are_decoded_from_the_aws_event_stream() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "");
+    let body = json!({"model": "smart", "stream": true, "stream_options": {"include_usage": true},
+        "messages": user("stream me please")});
+    let r = post_json(&gw.url(CHAT), &body).await;
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let chunks = chunks_of(&r);
+    assert_eq!(mock.last().unwrap().path, CONVERSE.replace("/converse", "/converse-stream"));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "echo: stream me please");
+    let id = bedrock::request_id(1);
+    assert!(chunks.iter().all(|c| c["id"] == id.as_str() && c["model"] == MODEL));
+    assert_eq!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"], "stop");
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["usage"]["total_tokens"], 7);
+}
+
+#[tokio::test]
+async fn tool_calls_round_trip_and_stream_in_fragments() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "");
+    let question = json!({"role": "user", "content": "weather in Paris?"});
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "tools": [weather_tool()], "messages": [question]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let choice = &r.json()["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    let call = &choice["message"]["tool_calls"][0];
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "tools": [weather_tool()], "messages": [
+            question, choice["message"].clone(),
+            {"role": "tool", "tool_call_id": call["id"], "content": "14C rain"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "echo: 14C rain");
+    assert!(mock.last_json()["messages"][2]["content"][0]["toolResult"].is_object());
+
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "stream": true, "tools": [weather_tool()],
+            "tool_choice": "required", "messages": user("go")}),
+    )
+    .await;
+    let chunks = chunks_of(&r);
+    let mut args = String::new();
+    for c in &chunks {
+        for tc in c["choices"][0]["delta"]["tool_calls"].as_array().into_iter().flatten() {
+            assert_eq!(tc["index"], 0);
+            args.push_str(tc["function"]["arguments"].as_str().unwrap_or(""));
+        }
+    }
+    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"location": "Paris"}));
+    assert_eq!(mock.last_json()["toolConfig"]["toolChoice"], json!({"any": {}}));
+}
+
+#[tokio::test]
+async fn reasoning_signatures_survive_a_round_trip() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "");
+    let question = json!({"role": "user", "content": "weather in Paris?"});
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "reasoning_effort": "low", "tools": [weather_tool()],
+            "messages": [question]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        mock.last_json()["additionalModelRequestFields"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024})
+    );
+    let message = r.json()["choices"][0]["message"].clone();
+    let thought = "The user said: weather in Paris?";
+    assert_eq!(message["reasoning_content"], thought);
+    assert_eq!(message["thinking_blocks"][0]["signature"], bedrock::signature(thought));
+    let call_id = message["tool_calls"][0]["id"].clone();
+    let follow_up = |message: Value| {
+        json!({"model": "smart", "reasoning_effort": "low", "tools": [weather_tool()], "messages": [
+            question, message, {"role": "tool", "tool_call_id": call_id, "content": "sunny"}]})
+    };
+    let r = post_json(&gw.url(CHAT), &follow_up(message.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "echo: sunny");
+
+    let mut tampered = message;
+    tampered["thinking_blocks"][0]["thinking"] = json!("something else");
+    let r = post_json(&gw.url(CHAT), &follow_up(tampered)).await;
+    let e = error_of(&r, 400);
+    assert!(e["message"].as_str().unwrap().contains("signature"), "{e}");
+}
+
+#[tokio::test]
+async fn guardrails_pass_through_and_intervene_as_content_filter() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "");
+    let guardrail = json!({"guardrailIdentifier": bedrock::BLOCKING_GUARDRAIL, "guardrailVersion": "1"});
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "guardrail_config": guardrail, "messages": user("hi")}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["finish_reason"], "content_filter");
+    assert_eq!(mock.last_json()["guardrailConfig"], guardrail);
+}
+
+#[tokio::test]
+async fn refusals_and_upstream_errors_keep_their_meaning() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "    retry: { max: 1, backoff: 10ms }");
+    // Bedrock cannot fetch URLs: refused before any upstream call, naming the field.
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}),
+    )
+    .await;
+    let e = error_of(&r, 400);
+    assert_eq!(e["param"], "messages[0].content[0].image_url.url");
+    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "seed": 1, "messages": user("x")})).await;
+    assert_eq!(error_of(&r, 400)["param"], "seed");
+    assert_eq!(mock.request_count(), 0);
+
+    mock.push(bedrock::error(400, "ValidationException", "Input is too long for requested model."));
+    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "messages": user("x")})).await;
+    assert_eq!(error_of(&r, 400)["code"], "context_length_exceeded");
+
+    // Throttling is retried (retry.max: 1) and the second attempt answers.
+    mock.push(bedrock::rate_limited());
+    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "messages": user("x")})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-sluice-attempts"), Some("2"));
+}
+
+#[tokio::test]
+async fn native_pass_through_is_signed_by_the_gateway() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "");
+    let body = r#"{"messages":[{"role":"user","content":[{"text":"native hi"}]}]}"#;
+    let r = send(
+        Method::POST,
+        &gw.url(&format!("/aws{CONVERSE}")),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=client/forged"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["output"]["message"]["content"][0]["text"], "echo: native hi");
+    let seen = mock.last().unwrap();
+    assert_eq!(seen.path, CONVERSE);
+    assert_eq!(&seen.body[..], body.as_bytes(), "forwarded byte for byte");
+    assert!(
+        seen.header("authorization")
+            .unwrap()
+            .contains(bedrock::ACCESS_KEY_ID)
+    );
+}
