@@ -414,8 +414,9 @@ fn final_error(failures: Vec<(Target, GatewayError)>) -> GatewayError {
     let Some((_, last)) = failures.last() else {
         return GatewayError::internal("the model has no targets");
     };
+    let attempts = u32::try_from(n).unwrap_or(u32::MAX);
     if n == 1 {
-        return last.clone();
+        return last.clone().with_attempts(attempts);
     }
     let tried: Vec<String> = failures
         .iter()
@@ -436,7 +437,7 @@ fn final_error(failures: Vec<(Target, GatewayError)>) -> GatewayError {
         })
         .collect();
     let msg = format!("all {n} attempts failed; {}", tried.join("; "));
-    last.clone().with_message(msg)
+    last.clone().with_message(msg).with_attempts(attempts)
 }
 
 #[cfg(test)]

@@ -24,6 +24,9 @@ impl IntoResponse for ApiError {
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(n) = e.attempts() {
+            h.insert("x-sluice-attempts", HeaderValue::from(n));
+        }
         if let Some(after) = e.retry_after() {
             let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
             h.insert(RETRY_AFTER, HeaderValue::from(secs));

@@ -166,6 +166,7 @@ struct Inner {
     status: Option<u16>,
     upstream_type: Option<String>,
     retry_after: Option<Duration>,
+    attempts: Option<u32>,
 }
 
 impl GatewayError {
@@ -180,6 +181,7 @@ impl GatewayError {
             status: None,
             upstream_type: None,
             retry_after: None,
+            attempts: None,
         }))
     }
 
@@ -240,6 +242,7 @@ impl GatewayError {
                     status: self.0.status,
                     upstream_type: self.0.upstream_type.clone(),
                     retry_after: self.0.retry_after,
+                    attempts: self.0.attempts,
                 };
                 f(&mut inner);
                 self.0 = Arc::new(inner);
@@ -257,6 +260,16 @@ impl GatewayError {
     /// Sets the upstream status the error came with.
     pub fn with_status(self, status: u16) -> Self {
         self.with(|i| i.status = Some(status))
+    }
+
+    /// Records how many upstream attempts were made before this error.
+    pub fn with_attempts(self, attempts: u32) -> Self {
+        self.with(|i| i.attempts = Some(attempts))
+    }
+
+    /// How many upstream attempts were made, when the error ends an attempt loop.
+    pub fn attempts(&self) -> Option<u32> {
+        self.0.attempts
     }
 
     /// Names the request field the error is about.

@@ -119,8 +119,8 @@ async fn all_targets_down_gives_one_error_listing_every_attempt() {
     assert_eq!(r.status, 500);
     assert_eq!(
         r.header("x-sluice-attempts"),
-        None,
-        "attempt headers are for answers"
+        Some("2"),
+        "errors say how many attempts were made too"
     );
     let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(msg.starts_with("all 2 attempts failed"), "{msg}");
