@@ -5,8 +5,9 @@ use secrecy::SecretString;
 
 use crate::presets::{AZURE_ALIAS, DEMO_KIND, NATIVE, PRESETS, bedrock_base_url};
 use crate::runtime::{
-    AwsConfig, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_STORE, ModelConfig, ModelTimeouts, Preset,
-    ProviderConfig, ProviderKind, RetryConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
+    AwsConfig, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_STORE, ModelConfig, ModelTimeouts,
+    Preset, ProviderConfig, ProviderKind, RetryConfig, ServerConfig, Strategy, TargetConfig,
+    Timeouts,
 };
 
 /// The config used when no file exists, built from `env`.

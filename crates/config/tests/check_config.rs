@@ -97,14 +97,21 @@ fn the_design_example_parses() {
 }
 
 #[test]
-fn the_full_design_example_names_the_kinds_this_build_lacks() {
+fn the_full_design_example_parses_with_every_kind() {
     let yaml = DESIGN_EXAMPLE.replace(
         "  azure:",
         "  anthropic: { api_key: \"${ANTHROPIC_API_KEY}\" }\n  gemini: { api_key: \"${GEMINI_API_KEY}\" }\n  bedrock:   { region: us-east-1 }\n  azure:",
     );
+    let config = parse_str(&yaml, &env(DESIGN_ENV)).unwrap();
+    let bedrock = config.provider("bedrock").unwrap();
+    assert_eq!(bedrock.kind, ProviderKind::Bedrock);
     assert_eq!(
-        parse_str(&yaml, &env(DESIGN_ENV)).unwrap_err().lines(),
-        [r#"providers.bedrock.kind: provider kind "bedrock" is not supported by this build yet"#,]
+        bedrock.base_url,
+        "https://bedrock-runtime.us-east-1.amazonaws.com"
+    );
+    assert_eq!(
+        bedrock.aws.as_ref().unwrap().region.as_deref(),
+        Some("us-east-1")
     );
 }
 
@@ -133,7 +140,7 @@ guardrails: {}
         [
             "guardrails: guardrails are not supported by this build yet",
             r#"server.shutdown_grace: expected a duration like 250ms, 30s or 5m, got "fast""#,
-            r#"providers.openai.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout; did you mean "timeout"?"#,
+            r#"providers.openai.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout, region, access_key_id, secret_access_key, session_token; did you mean "timeout"?"#,
             "providers.openai.api_key: environment variable OPENAI_API_KEY is not set",
             r#"models[0].targets[0].provider: unknown provider "opnai"; known: openai, azure, local"#,
             r#"models[0].retry.backoff: expected a duration like 250ms, 30s or 5m, got "soon""#,

@@ -223,9 +223,8 @@ impl SigV4 {
             .build()
             .map_err(|e| failed(&e))?
             .into();
-        let (instructions, _signature) = sign(request, &params)
-            .map_err(|e| failed(&e))?
-            .into_parts();
+        let (instructions, _signature) =
+            sign(request, &params).map_err(|e| failed(&e))?.into_parts();
         let (headers, _query) = instructions.into_parts();
         for h in headers {
             let mut value = HeaderValue::from_str(h.value()).map_err(|e| failed(&e))?;

@@ -14,9 +14,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sluice_types::{ChatChunk, ErrorKind, GatewayError, Origin};
 
+use crate::call::unix_now;
 use crate::codec::Framing;
 use crate::eventstream::EventStreamParser;
-use crate::{Codec, SseEvent, SseParser};
+use crate::{Codec, SseEvent, SseParser, Target};
 
 /// Undoes a stream's framing.
 enum Framer {
@@ -70,16 +71,15 @@ pub(crate) struct StreamDriver<C: Codec> {
 }
 
 impl<C: Codec> StreamDriver<C> {
-    /// A driver for `body`, whose codec state already saw the response head.
+    /// A driver for `body` from `target`, whose codec state already saw the response head;
+    /// the stream started now.
     pub(crate) fn new(
         name: Arc<str>,
         codec: Arc<C>,
         body: Incoming,
         state: C::StreamState,
         deadline: Instant,
-        idle: std::time::Duration,
-        created: u64,
-        model: Arc<str>,
+        target: &Target,
     ) -> Self {
         let framer = Framer::new(codec.framing());
         Self {
@@ -90,9 +90,9 @@ impl<C: Codec> StreamDriver<C> {
             state,
             pending: VecDeque::new(),
             deadline,
-            idle,
-            created,
-            model,
+            idle: target.timeouts.idle,
+            created: unix_now(),
+            model: target.model.clone(),
             finished: false,
             deferred: None,
             saw_finish: false,

@@ -61,7 +61,9 @@ impl EventStreamParser {
         }
         let left = self.buf.len();
         self.buf.clear();
-        Err(malformed(&format!("{left} bytes of an unfinished message at its end")))
+        Err(malformed(&format!(
+            "{left} bytes of an unfinished message at its end"
+        )))
     }
 }
 
@@ -90,7 +92,11 @@ fn to_event(message: &Message) -> SseEvent {
     let payload = String::from_utf8_lossy(message.payload()).into_owned();
     match header(message, ":message-type") {
         Some("exception") => SseEvent {
-            event: Some(header(message, ":exception-type").unwrap_or("exception").to_owned()),
+            event: Some(
+                header(message, ":exception-type")
+                    .unwrap_or("exception")
+                    .to_owned(),
+            ),
             data: payload,
         },
         Some("error") => SseEvent {
@@ -170,7 +176,10 @@ mod tests {
     #[test]
     fn events_and_exceptions_survive_any_chunking() {
         let mut wire = encode_event("messageStart", br#"{"role":"assistant"}"#).to_vec();
-        wire.extend_from_slice(&encode_exception("throttlingException", br#"{"message":"slow"}"#));
+        wire.extend_from_slice(&encode_exception(
+            "throttlingException",
+            br#"{"message":"slow"}"#,
+        ));
         for piece in [1, 3, 7, 64, 4096] {
             let evs = parse_in_pieces(&wire, piece);
             assert_eq!(
@@ -203,7 +212,10 @@ mod tests {
         let evs = parse_in_pieces(&wire, 5);
         assert_eq!(evs[0].event.as_deref(), Some("error"));
         let v: serde_json::Value = serde_json::from_str(&evs[0].data).unwrap();
-        assert_eq!(v, serde_json::json!({"__type": "InternalFailure", "message": "boom"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"__type": "InternalFailure", "message": "boom"})
+        );
     }
 
     #[test]

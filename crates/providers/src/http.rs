@@ -25,8 +25,7 @@ use crate::driver::{StreamDriver, timeout};
 use crate::forward::{DeadlineBody, ForwardRequest, NativeRequest};
 use crate::ratelimit;
 use crate::{
-    CallCx, ChunkStream, Codec, DecodeCx, Provider, Target, UpstreamBody, UpstreamRequest,
-    box_body,
+    CallCx, ChunkStream, Codec, DecodeCx, Provider, Target, UpstreamBody, UpstreamRequest, box_body,
 };
 
 /// Largest upstream body read into memory (non-stream answers and error bodies).
@@ -279,9 +278,7 @@ impl<C: Codec> Provider for HttpProvider<C> {
                 body,
                 state,
                 deadline,
-                target.timeouts.idle,
-                unix_now(),
-                target.model.clone(),
+                target,
             );
             let stream = futures_util::stream::unfold(state, |mut st| async move {
                 let item = st.next().await?;

@@ -30,8 +30,8 @@ use serde_json::Value;
 use sluice_config::{Preset, ProviderConfig, ProviderKind, Timeouts};
 use sluice_providers::anthropic::AnthropicCodec;
 use sluice_providers::bedrock::BedrockCodec;
-use sluice_providers::eventstream::{encode_event, encode_exception};
 use sluice_providers::cohere::CohereCodec;
+use sluice_providers::eventstream::{encode_event, encode_exception};
 use sluice_providers::gemini::GeminiCodec;
 use sluice_providers::openai_compat::OpenAiCodec;
 use sluice_providers::{
@@ -224,7 +224,9 @@ fn kind_of(dir: &Path) -> Result<Kind, String> {
         has("upstream_response.events.json"),
     ) {
         (true, true) => {
-            return Err("holds both upstream_response.sse and upstream_response.events.json".into());
+            return Err(
+                "holds both upstream_response.sse and upstream_response.events.json".into(),
+            );
         }
         (sse, events) => sse || events,
     };

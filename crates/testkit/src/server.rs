@@ -151,7 +151,9 @@ fn route(parts: &http::request::Parts, body: &Bytes, n: u64) -> Reply {
         (&Method::POST, "/embeddings") => embeddings::reply(body, deployment),
         (&Method::GET, "/models") => embeddings::list_models(),
         (&Method::POST, p) if p.starts_with("/v1beta/") => crate::gemini::reply(parts, body, n),
-        (&Method::POST, p) if crate::bedrock::is_converse(p) => crate::bedrock::reply(parts, body, n),
+        (&Method::POST, p) if crate::bedrock::is_converse(p) => {
+            crate::bedrock::reply(parts, body, n)
+        }
         (&Method::GET, m) if m.starts_with("/models/") && m.len() > "/models/".len() => {
             embeddings::get_model(&m["/models/".len()..])
         }

@@ -54,7 +54,11 @@ fn weather_tool() -> Value {
 fn chunks_of(r: &Resp) -> Vec<Value> {
     assert_eq!(r.status, 200, "{}", r.text());
     let events = sse_data(&r.body);
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
     events[..events.len() - 1]
         .iter()
         .map(|e| serde_json::from_str(e).unwrap())
@@ -106,7 +110,10 @@ async fn a_chat_completion_is_signed_translated_and_answered() {
             "inferenceConfig": {"maxTokens": 200, "temperature": 0.3}})
     );
     let logs = gw.logs();
-    assert!(!logs.contains(bedrock::SECRET_ACCESS_KEY), "the secret never reaches a log");
+    assert!(
+        !logs.contains(bedrock::SECRET_ACCESS_KEY),
+        "the secret never reaches a log"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +124,11 @@ async fn a_wrong_secret_is_refused_by_the_signature_check() {
         bedrock::ACCESS_KEY_ID
     );
     let gw = Sluice::start(&config(&mock, &keys, ""));
-    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "messages": user("hi")})).await;
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "messages": user("hi")}),
+    )
+    .await;
     let e = error_of(&r, 403);
     assert_eq!(e["type"], "InvalidSignatureException");
     assert!(e["message"].as_str().unwrap().contains("signature"), "{e}");
@@ -133,7 +144,11 @@ async fn temporary_credentials_come_from_the_standard_environment() {
         .env("AWS_SECRET_ACCESS_KEY", bedrock::SESSION_SECRET_ACCESS_KEY)
         .env("AWS_SESSION_TOKEN", bedrock::SESSION_TOKEN)
         .spawn();
-    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "messages": user("hi")})).await;
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "messages": user("hi")}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         mock.last().unwrap().header("x-amz-security-token"),
@@ -150,7 +165,10 @@ async fn streams_are_decoded_from_the_aws_event_stream() {
     let r = post_json(&gw.url(CHAT), &body).await;
     assert_eq!(r.header("content-type"), Some("text/event-stream"));
     let chunks = chunks_of(&r);
-    assert_eq!(mock.last().unwrap().path, CONVERSE.replace("/converse", "/converse-stream"));
+    assert_eq!(
+        mock.last().unwrap().path,
+        CONVERSE.replace("/converse", "/converse-stream")
+    );
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
         .iter()
@@ -158,8 +176,15 @@ async fn streams_are_decoded_from_the_aws_event_stream() {
         .collect();
     assert_eq!(text, "echo: stream me please");
     let id = bedrock::request_id(1);
-    assert!(chunks.iter().all(|c| c["id"] == id.as_str() && c["model"] == MODEL));
-    assert_eq!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"], "stop");
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["id"] == id.as_str() && c["model"] == MODEL)
+    );
+    assert_eq!(
+        chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
+        "stop"
+    );
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"], json!([]));
     assert_eq!(last["usage"]["total_tokens"], 7);
@@ -187,7 +212,10 @@ async fn tool_calls_round_trip_and_stream_in_fragments() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["choices"][0]["message"]["content"], "echo: 14C rain");
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "echo: 14C rain"
+    );
     assert!(mock.last_json()["messages"][2]["content"][0]["toolResult"].is_object());
 
     let r = post_json(
@@ -199,13 +227,23 @@ async fn tool_calls_round_trip_and_stream_in_fragments() {
     let chunks = chunks_of(&r);
     let mut args = String::new();
     for c in &chunks {
-        for tc in c["choices"][0]["delta"]["tool_calls"].as_array().into_iter().flatten() {
+        for tc in c["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             assert_eq!(tc["index"], 0);
             args.push_str(tc["function"]["arguments"].as_str().unwrap_or(""));
         }
     }
-    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"location": "Paris"}));
-    assert_eq!(mock.last_json()["toolConfig"]["toolChoice"], json!({"any": {}}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({"location": "Paris"})
+    );
+    assert_eq!(
+        mock.last_json()["toolConfig"]["toolChoice"],
+        json!({"any": {}})
+    );
 }
 
 #[tokio::test]
@@ -227,7 +265,10 @@ async fn reasoning_signatures_survive_a_round_trip() {
     let message = r.json()["choices"][0]["message"].clone();
     let thought = "The user said: weather in Paris?";
     assert_eq!(message["reasoning_content"], thought);
-    assert_eq!(message["thinking_blocks"][0]["signature"], bedrock::signature(thought));
+    assert_eq!(
+        message["thinking_blocks"][0]["signature"],
+        bedrock::signature(thought)
+    );
     let call_id = message["tool_calls"][0]["id"].clone();
     let follow_up = |message: Value| {
         json!({"model": "smart", "reasoning_effort": "low", "tools": [weather_tool()], "messages": [
@@ -248,7 +289,8 @@ async fn reasoning_signatures_survive_a_round_trip() {
 async fn guardrails_pass_through_and_intervene_as_content_filter() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock, "");
-    let guardrail = json!({"guardrailIdentifier": bedrock::BLOCKING_GUARDRAIL, "guardrailVersion": "1"});
+    let guardrail =
+        json!({"guardrailIdentifier": bedrock::BLOCKING_GUARDRAIL, "guardrailVersion": "1"});
     let r = post_json(
         &gw.url(CHAT),
         &json!({"model": "smart", "guardrail_config": guardrail, "messages": user("hi")}),
@@ -272,17 +314,33 @@ async fn refusals_and_upstream_errors_keep_their_meaning() {
     .await;
     let e = error_of(&r, 400);
     assert_eq!(e["param"], "messages[0].content[0].image_url.url");
-    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "seed": 1, "messages": user("x")})).await;
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "seed": 1, "messages": user("x")}),
+    )
+    .await;
     assert_eq!(error_of(&r, 400)["param"], "seed");
     assert_eq!(mock.request_count(), 0);
 
-    mock.push(bedrock::error(400, "ValidationException", "Input is too long for requested model."));
-    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "messages": user("x")})).await;
+    mock.push(bedrock::error(
+        400,
+        "ValidationException",
+        "Input is too long for requested model.",
+    ));
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "messages": user("x")}),
+    )
+    .await;
     assert_eq!(error_of(&r, 400)["code"], "context_length_exceeded");
 
     // Throttling is retried (retry.max: 1) and the second attempt answers.
     mock.push(bedrock::rate_limited());
-    let r = post_json(&gw.url(CHAT), &json!({"model": "smart", "messages": user("x")})).await;
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "smart", "messages": user("x")}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-sluice-attempts"), Some("2"));
 }
@@ -303,7 +361,10 @@ async fn native_pass_through_is_signed_by_the_gateway() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["output"]["message"]["content"][0]["text"], "echo: native hi");
+    assert_eq!(
+        r.json()["output"]["message"]["content"][0]["text"],
+        "echo: native hi"
+    );
     let seen = mock.last().unwrap();
     assert_eq!(seen.path, CONVERSE);
     assert_eq!(&seen.body[..], body.as_bytes(), "forwarded byte for byte");

@@ -150,12 +150,10 @@ fn aws(ctx: &mut Ctx<'_>, kind: ProviderKind, map: &Mapping) -> Option<AwsConfig
     let secret_access_key = secret(ctx, "secret_access_key");
     let session_token = secret(ctx, "session_token");
     match (&access_key_id, &secret_access_key) {
-        (Some(_), None) => ctx.issue(
-            "missing required field \"secret_access_key\" (access_key_id needs its secret)",
-        ),
-        (None, Some(_)) => ctx.issue(
-            "missing required field \"access_key_id\" (secret_access_key needs its key id)",
-        ),
+        (Some(_), None) => ctx
+            .issue("missing required field \"secret_access_key\" (access_key_id needs its secret)"),
+        (None, Some(_)) => ctx
+            .issue("missing required field \"access_key_id\" (secret_access_key needs its key id)"),
         (None, None) if session_token.is_some() => ctx.issue_at(
             "session_token",
             "a session token needs access_key_id and secret_access_key",
@@ -468,16 +466,25 @@ providers:
         let config = parse_str(yaml, &env).unwrap();
         let b = config.provider("bedrock").unwrap();
         assert_eq!(b.kind, ProviderKind::Bedrock);
-        assert_eq!(b.base_url, "https://bedrock-runtime.eu-west-3.amazonaws.com");
+        assert_eq!(
+            b.base_url,
+            "https://bedrock-runtime.eu-west-3.amazonaws.com"
+        );
         let aws = b.aws.as_ref().unwrap();
         assert_eq!(aws.region.as_deref(), Some("eu-west-3"));
         assert_eq!(aws.access_key_id.as_ref().unwrap().expose_secret(), "AKID");
         assert_eq!(aws.session_token.as_ref().unwrap().expose_secret(), "t");
         let br2 = config.provider("br2").unwrap();
         assert_eq!(br2.base_url, "http://127.0.0.1:9");
-        assert_eq!(br2.aws.as_ref().unwrap().region.as_deref(), Some("us-west-2"));
+        assert_eq!(
+            br2.aws.as_ref().unwrap().region.as_deref(),
+            Some("us-west-2")
+        );
         let br3 = config.provider("br3").unwrap();
-        assert_eq!(br3.base_url, "https://bedrock-runtime.us-west-2.amazonaws.com");
+        assert_eq!(
+            br3.base_url,
+            "https://bedrock-runtime.us-west-2.amazonaws.com"
+        );
         assert!(br3.aws.as_ref().unwrap().access_key_id.is_none());
         assert!(config.provider("openai").is_none());
     }

@@ -95,7 +95,13 @@ fn signing_covers_content_type_the_token_and_replaces_old_signatures() {
     );
     // The configured token wins; the environment's only comes with the environment's keys.
     assert_eq!(header(&parts, "x-amz-security-token"), "token");
-    assert!(parts.headers.get("x-amz-security-token").unwrap().is_sensitive());
+    assert!(
+        parts
+            .headers
+            .get("x-amz-security-token")
+            .unwrap()
+            .is_sensitive()
+    );
 }
 
 #[test]
@@ -114,11 +120,16 @@ fn credentials_and_region_come_from_the_environment_when_the_config_has_none() {
     let mut parts = request("POST", "https://x.example/model/m/converse", &[]);
     auth.apply(&mut parts, b"{}").unwrap();
     let authz = header(&parts, "authorization");
-    assert!(authz.contains("Credential=AKENV/") && authz.contains("/ap-south-1/bedrock/"), "{authz}");
+    assert!(
+        authz.contains("Credential=AKENV/") && authz.contains("/ap-south-1/bedrock/"),
+        "{authz}"
+    );
     assert_eq!(header(&parts, "x-amz-security-token"), "tok");
 
     // No credentials anywhere: the provider cannot be built, and says how to fix it.
-    let e = Auth::for_config(&bedrock(None, None), &|_| None).err().unwrap();
+    let e = Auth::for_config(&bedrock(None, None), &|_| None)
+        .err()
+        .unwrap();
     assert!(e.message().contains("AWS_ACCESS_KEY_ID"), "{}", e.message());
 }
 

@@ -98,7 +98,12 @@ pub(super) fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Gat
         .filter(|v| !v.trim().is_empty());
     let kind = header
         .map(canonical)
-        .or_else(|| parsed.as_ref().and_then(|p| p.kind.as_deref()).map(canonical))
+        .or_else(|| {
+            parsed
+                .as_ref()
+                .and_then(|p| p.kind.as_deref())
+                .map(canonical)
+        })
         .filter(|k| !k.is_empty());
     let message = parsed.and_then(|p| p.message);
     match kind {

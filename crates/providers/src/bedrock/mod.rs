@@ -55,7 +55,11 @@ impl BedrockCodec {
 
     /// The Converse (or ConverseStream) URL of `model`.
     fn converse_url(&self, model: &str, stream: bool) -> String {
-        let op = if stream { "converse-stream" } else { "converse" };
+        let op = if stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
         format!("{}/model/{}/{op}", self.base_url, encode_label(model))
     }
 }

@@ -293,7 +293,11 @@ fn tool_config(
             }),
             cache_point: None,
         });
-        if tool.extra.get("cache_control").is_some_and(|v| !v.is_null()) {
+        if tool
+            .extra
+            .get("cache_control")
+            .is_some_and(|v| !v.is_null())
+        {
             tools.push(Tool {
                 tool_spec: None,
                 cache_point: Some(json!({"type": "default"})),
@@ -430,7 +434,10 @@ fn thinking(
         "max_tokens"
     };
     let (max_tokens, budget) = match inference.max_tokens {
-        None => (default_max_tokens(model).max(budget + ANSWER_TOKENS), budget),
+        None => (
+            default_max_tokens(model).max(budget + ANSWER_TOKENS),
+            budget,
+        ),
         Some(m) if m > budget => (m, budget),
         // The limit includes the reasoning, as in OpenAI: think with half of it.
         Some(m) if m > MIN_THINKING_BUDGET => (m, (m / 2).max(MIN_THINKING_BUDGET)),

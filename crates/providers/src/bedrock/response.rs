@@ -27,7 +27,9 @@ pub(super) fn not_our_protocol(what: &str, body: &[u8], e: &serde_json::Error) -
     GatewayError::new(
         ErrorKind::UpstreamProtocol,
         Origin::Upstream,
-        format!("upstream returned a body that is not a Bedrock {what} ({e}); it starts with: {head:?}"),
+        format!(
+            "upstream returned a body that is not a Bedrock {what} ({e}); it starts with: {head:?}"
+        ),
     )
 }
 
@@ -89,8 +91,8 @@ pub(super) fn to_usage(u: &TokenUsage) -> Usage {
 
 /// Decodes a Converse response; `headers` are the response's (for the request id).
 pub(super) fn decode(body: &Bytes, headers: &HeaderMap) -> Result<ChatResponse, GatewayError> {
-    let resp: ConverseResponse =
-        serde_json::from_slice(body).map_err(|e| not_our_protocol("Converse response", body, &e))?;
+    let resp: ConverseResponse = serde_json::from_slice(body)
+        .map_err(|e| not_our_protocol("Converse response", body, &e))?;
     let id = request_id(headers).unwrap_or_else(|| format!("bedrock-{:016x}", fnv1a(body)));
     Ok(to_chat_response(resp, id))
 }

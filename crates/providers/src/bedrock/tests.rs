@@ -51,8 +51,7 @@ fn hi() -> Value {
 
 #[test]
 fn urls_encode_the_model_id_and_follow_the_stream_flag() {
-    let req: ChatRequest =
-        serde_json::from_value(json!({"model": "x", "messages": hi()})).unwrap();
+    let req: ChatRequest = serde_json::from_value(json!({"model": "x", "messages": hi()})).unwrap();
     let up = codec().encode(&req, &target(CLAUDE)).unwrap();
     assert_eq!(
         up.url,
@@ -70,7 +69,10 @@ fn urls_encode_the_model_id_and_follow_the_stream_flag() {
         up.url
     );
     let body: Value = serde_json::from_slice(&up.body).unwrap();
-    assert_eq!(body, json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}));
+    assert_eq!(
+        body,
+        json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
+    );
 }
 
 #[test]
@@ -121,28 +123,36 @@ fn unsupported_parameters_are_named_with_the_provider() {
             e.message()
         );
     }
-    encode(json!({"model": "x", "n": 1, "logprobs": false, "presence_penalty": 0,
-        "parallel_tool_calls": true, "messages": hi()}))
+    encode(
+        json!({"model": "x", "n": 1, "logprobs": false, "presence_penalty": 0,
+        "parallel_tool_calls": true, "messages": hi()}),
+    )
     .unwrap();
 }
 
 #[test]
 fn images_come_from_data_urls_only() {
-    let body = encode(json!({"model": "x", "messages": [{"role": "user", "content": [
+    let body = encode(
+        json!({"model": "x", "messages": [{"role": "user", "content": [
         {"type": "text", "text": "what is this"},
-        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QUJD"}}]}]}))
+        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,QUJD"}}]}]}),
+    )
     .unwrap();
     assert_eq!(
         body["messages"][0]["content"][1],
         json!({"image": {"format": "jpeg", "source": {"bytes": "QUJD"}}})
     );
-    let e = encode(json!({"model": "x", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}))
+    let e = encode(
+        json!({"model": "x", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}),
+    )
     .unwrap_err();
     assert_eq!(e.param(), Some("messages[0].content[0].image_url.url"));
     assert!(e.message().contains("cannot fetch"), "{}", e.message());
-    let e = encode(json!({"model": "x", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,QUJD"}}]}]}))
+    let e = encode(
+        json!({"model": "x", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,QUJD"}}]}]}),
+    )
     .unwrap_err();
     assert!(e.message().contains("image/bmp"), "{}", e.message());
 }
@@ -161,8 +171,10 @@ fn tools_tool_choice_and_tool_results_map() {
         {"role": "tool", "tool_call_id": "tooluse_1", "content": "14C"},
         {"role": "user", "content": "thanks"}
     ]);
-    let body = encode(json!({"model": "x", "messages": convo, "tools": [weather()],
-        "tool_choice": "required"}))
+    let body = encode(
+        json!({"model": "x", "messages": convo, "tools": [weather()],
+        "tool_choice": "required"}),
+    )
     .unwrap();
     assert_eq!(
         body["toolConfig"],
@@ -184,13 +196,20 @@ fn tools_tool_choice_and_tool_results_map() {
     let named = encode(json!({"model": "x", "messages": hi(), "tools": [weather()],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}))
     .unwrap();
-    assert_eq!(named["toolConfig"]["toolChoice"], json!({"tool": {"name": "get_weather"}}));
+    assert_eq!(
+        named["toolConfig"]["toolChoice"],
+        json!({"tool": {"name": "get_weather"}})
+    );
     // `none` leaves the tools out, unless the conversation already uses them.
-    let none = encode(json!({"model": "x", "messages": hi(), "tools": [weather()], "tool_choice": "none"}))
-        .unwrap();
+    let none = encode(
+        json!({"model": "x", "messages": hi(), "tools": [weather()], "tool_choice": "none"}),
+    )
+    .unwrap();
     assert!(none.get("toolConfig").is_none(), "{none}");
-    let e = encode(json!({"model": "x", "messages": convo, "tools": [weather()], "tool_choice": "none"}))
-        .unwrap_err();
+    let e = encode(
+        json!({"model": "x", "messages": convo, "tools": [weather()], "tool_choice": "none"}),
+    )
+    .unwrap_err();
     assert_eq!(e.param(), Some("tool_choice"));
     let e = encode(json!({"model": "x", "messages": convo})).unwrap_err();
     assert_eq!(e.param(), Some("tools"));
@@ -213,13 +232,15 @@ fn json_schema_is_a_forced_tool() {
 
 #[test]
 fn reasoning_effort_becomes_anthropic_thinking_and_signatures_go_back() {
-    let body = encode(json!({"model": "x", "reasoning_effort": "medium", "messages": [
+    let body = encode(
+        json!({"model": "x", "reasoning_effort": "medium", "messages": [
         {"role": "user", "content": "q"},
         {"role": "assistant", "content": "a", "thinking_blocks": [
             {"type": "thinking", "thinking": "hmm", "signature": "sig=="},
             {"type": "thinking", "thinking": "unsigned"},
             {"type": "redacted_thinking", "data": "ZW5j"}]},
-        {"role": "user", "content": "again"}]}))
+        {"role": "user", "content": "again"}]}),
+    )
     .unwrap();
     assert_eq!(
         body["additionalModelRequestFields"],
@@ -234,14 +255,22 @@ fn reasoning_effort_becomes_anthropic_thinking_and_signatures_go_back() {
             {"text": "a"}
         ])
     );
-    let e = encode(json!({"model": "x", "reasoning_effort": "low", "temperature": 0.5, "messages": hi()}))
-        .unwrap_err();
+    let e = encode(
+        json!({"model": "x", "reasoning_effort": "low", "temperature": 0.5, "messages": hi()}),
+    )
+    .unwrap_err();
     assert_eq!(e.param(), Some("temperature"));
-    let e = encode_for("amazon.nova-pro-v1:0", json!({"model": "x", "reasoning_effort": "high", "messages": hi()}))
-        .unwrap_err();
+    let e = encode_for(
+        "amazon.nova-pro-v1:0",
+        json!({"model": "x", "reasoning_effort": "high", "messages": hi()}),
+    )
+    .unwrap_err();
     assert_eq!(e.param(), Some("reasoning_effort"));
-    encode_for("amazon.nova-pro-v1:0", json!({"model": "x", "reasoning_effort": "none", "messages": hi()}))
-        .unwrap();
+    encode_for(
+        "amazon.nova-pro-v1:0",
+        json!({"model": "x", "reasoning_effort": "none", "messages": hi()}),
+    )
+    .unwrap();
 }
 
 fn decode(body: Value, request_id: Option<&str>) -> Value {
@@ -275,8 +304,14 @@ fn responses_map_text_reasoning_calls_stop_reasons_and_usage() {
     let m = &out["choices"][0]["message"];
     assert_eq!(m["content"], "Calling.");
     assert_eq!(m["reasoning_content"], "think");
-    assert_eq!(m["thinking_blocks"], json!([{"type": "thinking", "thinking": "think", "signature": "s1"}]));
-    assert_eq!(m["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Paris\"}");
+    assert_eq!(
+        m["thinking_blocks"],
+        json!([{"type": "thinking", "thinking": "think", "signature": "s1"}])
+    );
+    assert_eq!(
+        m["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Paris\"}"
+    );
     assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(
         out["usage"],
@@ -303,7 +338,10 @@ fn responses_map_text_reasoning_calls_stop_reasons_and_usage() {
             "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}}),
         None,
     );
-    assert_eq!(json_answer["choices"][0]["message"]["content"], "{\"name\":\"Ada\"}");
+    assert_eq!(
+        json_answer["choices"][0]["message"]["content"],
+        "{\"name\":\"Ada\"}"
+    );
     assert_eq!(json_answer["choices"][0]["finish_reason"], "stop");
 }
 
@@ -335,14 +373,35 @@ fn event(kind: &str, payload: Value) -> Vec<u8> {
 #[test]
 fn streams_send_role_text_tool_fragments_finish_and_usage_last() {
     let mut wire = event("messageStart", json!({"role": "assistant"}));
-    wire.extend(event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hm"}}})));
-    wire.extend(event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig"}}})));
+    wire.extend(event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hm"}}}),
+    ));
+    wire.extend(event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig"}}}),
+    ));
     wire.extend(event("contentBlockStop", json!({"contentBlockIndex": 0})));
-    wire.extend(event("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"text": "Hi"}})));
-    wire.extend(event("contentBlockStart", json!({"contentBlockIndex": 2, "start": {"toolUse": {"toolUseId": "tu1", "name": "f"}}})));
-    wire.extend(event("contentBlockDelta", json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "{\"a\":"}}})));
-    wire.extend(event("contentBlockDelta", json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "1}"}}})));
-    wire.extend(event("contentBlockStart", json!({"contentBlockIndex": 3, "start": {"toolUse": {"toolUseId": "tu2", "name": "g"}}})));
+    wire.extend(event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 1, "delta": {"text": "Hi"}}),
+    ));
+    wire.extend(event(
+        "contentBlockStart",
+        json!({"contentBlockIndex": 2, "start": {"toolUse": {"toolUseId": "tu1", "name": "f"}}}),
+    ));
+    wire.extend(event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "{\"a\":"}}}),
+    ));
+    wire.extend(event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "1}"}}}),
+    ));
+    wire.extend(event(
+        "contentBlockStart",
+        json!({"contentBlockIndex": 3, "start": {"toolUse": {"toolUseId": "tu2", "name": "g"}}}),
+    ));
     wire.extend(event("messageStop", json!({"stopReason": "tool_use"})));
     wire.extend(event("metadata", json!({"usage": {"inputTokens": 3, "outputTokens": 4, "totalTokens": 7}, "metrics": {"latencyMs": 9}})));
     let (chunks, err) = stream_of(&wire, Some("rid-9"));
@@ -352,15 +411,27 @@ fn streams_send_role_text_tool_fragments_finish_and_usage_last() {
         .map(|c| serde_json::from_slice(&c.openai_json().unwrap()).unwrap())
         .collect();
     assert!(v.iter().all(|c| c["id"] == "rid-9"));
-    assert_eq!(v[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
-    assert_eq!(v[1]["choices"][0]["delta"], json!({"reasoning_content": "hm"}));
-    assert_eq!(v[2]["choices"][0]["delta"], json!({"thinking_blocks": [{"type": "thinking", "signature": "sig"}]}));
+    assert_eq!(
+        v[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
+    assert_eq!(
+        v[1]["choices"][0]["delta"],
+        json!({"reasoning_content": "hm"})
+    );
+    assert_eq!(
+        v[2]["choices"][0]["delta"],
+        json!({"thinking_blocks": [{"type": "thinking", "signature": "sig"}]})
+    );
     assert_eq!(v[3]["choices"][0]["delta"], json!({"content": "Hi"}));
     assert_eq!(
         v[4]["choices"][0]["delta"]["tool_calls"],
         json!([{"index": 0, "id": "tu1", "type": "function", "function": {"name": "f", "arguments": ""}}])
     );
-    assert_eq!(v[6]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"], "1}");
+    assert_eq!(
+        v[6]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+        "1}"
+    );
     assert_eq!(v[7]["choices"][0]["delta"]["tool_calls"][0]["index"], 1);
     assert_eq!(v[8]["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(v[9]["choices"], json!([]));
@@ -371,7 +442,10 @@ fn streams_send_role_text_tool_fragments_finish_and_usage_last() {
 #[test]
 fn stream_exceptions_and_garbage_end_the_stream() {
     let mut wire = event("messageStart", json!({"role": "assistant"}));
-    wire.extend_from_slice(&encode_exception("throttlingException", br#"{"message":"Too many tokens, please wait."}"#));
+    wire.extend_from_slice(&encode_exception(
+        "throttlingException",
+        br#"{"message":"Too many tokens, please wait."}"#,
+    ));
     let (chunks, err) = stream_of(&wire, None);
     assert_eq!(chunks.len(), 1);
     let e = err.unwrap();
@@ -386,7 +460,13 @@ fn stream_exceptions_and_garbage_end_the_stream() {
 
     let mut st = super::StreamState::default();
     let e = codec()
-        .decode_event(&mut st, SseEvent { event: Some("contentBlockDelta".into()), data: "<html>".into() })
+        .decode_event(
+            &mut st,
+            SseEvent {
+                event: Some("contentBlockDelta".into()),
+                data: "<html>".into(),
+            },
+        )
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UpstreamProtocol);
 }
@@ -414,22 +494,45 @@ fn errors_map_exceptions_statuses_and_context_length() {
     assert_eq!(e.code(), Some("context_length_exceeded"));
     assert_eq!(e.status(), 400);
 
-    let e = error_of(429, Some("ThrottlingException"), r#"{"message":"Too many requests"}"#);
+    let e = error_of(
+        429,
+        Some("ThrottlingException"),
+        r#"{"message":"Too many requests"}"#,
+    );
     assert!(e.is_retryable());
     assert_eq!(e.code(), Some("rate_limit_exceeded"));
     assert_eq!(e.error_type(), "ThrottlingException");
 
-    let e = error_of(400, None, r#"{"__type":"com.amazon.bedrock#ServiceQuotaExceededException","message":"quota"}"#);
+    let e = error_of(
+        400,
+        None,
+        r#"{"__type":"com.amazon.bedrock#ServiceQuotaExceededException","message":"quota"}"#,
+    );
     assert_eq!(e.status(), 429);
     assert_eq!(e.error_type(), "ServiceQuotaExceededException");
 
-    let e = error_of(403, Some("AccessDeniedException"), r#"{"Message":"denied"}"#);
-    assert_eq!((e.status(), e.is_retryable(), e.message()), (403, false, "denied"));
-    let e = error_of(503, Some("ServiceUnavailableException"), r#"{"message":"down"}"#);
+    let e = error_of(
+        403,
+        Some("AccessDeniedException"),
+        r#"{"Message":"denied"}"#,
+    );
+    assert_eq!(
+        (e.status(), e.is_retryable(), e.message()),
+        (403, false, "denied")
+    );
+    let e = error_of(
+        503,
+        Some("ServiceUnavailableException"),
+        r#"{"message":"down"}"#,
+    );
     assert!(e.is_retryable());
     let e = error_of(408, Some("ModelTimeoutException"), "{}");
     assert!(e.is_retryable());
-    assert!(e.message().contains("ModelTimeoutException"), "{}", e.message());
+    assert!(
+        e.message().contains("ModelTimeoutException"),
+        "{}",
+        e.message()
+    );
     let e = codec().decode_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
     assert!(e.message().contains("bad gateway"));
     assert_eq!(e.status(), 502);

@@ -203,7 +203,10 @@ fn classify(gw: &Gateway, path: &str) -> Option<Api> {
         "/v1/uploads",
         "/v1/moderations",
     ];
-    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
     if under("/health") || under("/metrics") || under("/admin") || under("/ui") {
         return None;
     }
@@ -519,6 +522,34 @@ mod tests {
         edge.push(format!("abcdef{secret}xyz").as_bytes());
         let text = body_text(&edge, &[secret], 8).unwrap_or_default();
         assert_eq!(text, "abcdef[R…[truncated: 27 bytes in all]");
+    }
+
+    #[test]
+    fn paths_name_their_api_and_operations_are_not_logged() {
+        let Ok(gw) = Gateway::new(&sluice_config::default_config(&|_| None)) else {
+            panic!("the default config builds");
+        };
+        for (path, api) in [
+            ("/v1/chat/completions", Some(Api::Chat)),
+            ("/v1/messages", Some(Api::Messages)),
+            ("/v1/messages/count_tokens", Some(Api::Messages)),
+            ("/v1/responses", Some(Api::Responses)),
+            ("/v1/responses/resp_1/input_items", Some(Api::Responses)),
+            ("/v1/embeddings", Some(Api::Embeddings)),
+            ("/v1/completions", Some(Api::Completions)),
+            ("/v1/images/generations", Some(Api::Passthrough)),
+            ("/v1/files/file-1/content", Some(Api::Passthrough)),
+            ("/v1/models", Some(Api::Other)),
+            ("/demo/anything", Some(Api::Native)),
+            ("/nope/anything", Some(Api::Other)),
+            ("/healthz", Some(Api::Other)),
+            ("/health/live", None),
+            ("/metrics", None),
+            ("/admin/v1/logs", None),
+            ("/ui", None),
+        ] {
+            assert_eq!(classify(&gw, path), api, "{path}");
+        }
     }
 
     #[test]

@@ -129,7 +129,11 @@ fn tool_calls(req: &Map<String, Value>, answers_tools: bool, n: u64) -> Vec<Bloc
         .enumerate()
         .map(|(k, s)| Block::ToolUse {
             id: format!("tooluse_mock_{n}_{k}"),
-            name: s.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            name: s
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             input: input_for(s.pointer("/inputSchema/json").unwrap_or(&Value::Null)),
         })
         .collect()
@@ -166,7 +170,9 @@ fn input_for(schema: &Value) -> Value {
 
 fn block_json(b: &Block) -> Value {
     match b {
-        Block::Reasoning(t) => json!({"reasoningContent": {"reasoningText": {"text": t, "signature": signature(t)}}}),
+        Block::Reasoning(t) => {
+            json!({"reasoningContent": {"reasoningText": {"text": t, "signature": signature(t)}}})
+        }
         Block::Text(t) => json!({ "text": t }),
         Block::ToolUse { id, name, input } => {
             json!({"toolUse": {"toolUseId": id, "name": name, "input": input}})
@@ -194,7 +200,12 @@ fn usage(req: &Map<String, Value>, messages: &[Value], out: &[Block]) -> Value {
         total += words;
         pending += words;
     };
-    for b in req.get("system").and_then(Value::as_array).into_iter().flatten() {
+    for b in req
+        .get("system")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         count(b);
     }
     for m in messages {
@@ -206,7 +217,9 @@ fn usage(req: &Map<String, Value>, messages: &[Value], out: &[Block]) -> Value {
         .iter()
         .map(|b| match b {
             Block::Reasoning(t) | Block::Text(t) => count_words(t),
-            Block::ToolUse { name, input, .. } => count_words(name) + count_words(&input.to_string()),
+            Block::ToolUse { name, input, .. } => {
+                count_words(name) + count_words(&input.to_string())
+            }
         })
         .sum();
     let input = total - cached;
@@ -230,8 +243,14 @@ fn event(kind: &str, mut payload: Value) -> Bytes {
     }
     let headers = vec![
         Header::new(":event-type", HeaderValue::String(kind.to_owned().into())),
-        Header::new(":content-type", HeaderValue::String("application/json".to_owned().into())),
-        Header::new(":message-type", HeaderValue::String("event".to_owned().into())),
+        Header::new(
+            ":content-type",
+            HeaderValue::String("application/json".to_owned().into()),
+        ),
+        Header::new(
+            ":message-type",
+            HeaderValue::String("event".to_owned().into()),
+        ),
     ];
     let message = Message::new_from_parts(headers, Bytes::from(payload.to_string()));
     let mut buf = Vec::new();
@@ -244,13 +263,20 @@ fn event(kind: &str, mut payload: Value) -> Bytes {
 fn events(out: &[Block], stop: &str, usage: &Value) -> Vec<Bytes> {
     let mut frames = vec![event("messageStart", json!({"role": "assistant"}))];
     for (index, b) in out.iter().enumerate() {
-        let delta = |d: Value| event("contentBlockDelta", json!({"contentBlockIndex": index, "delta": d}));
+        let delta = |d: Value| {
+            event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": d}),
+            )
+        };
         match b {
             Block::Reasoning(t) => {
                 for piece in word_pieces(t) {
                     frames.push(delta(json!({"reasoningContent": {"text": piece}})));
                 }
-                frames.push(delta(json!({"reasoningContent": {"signature": signature(t)}})));
+                frames.push(delta(
+                    json!({"reasoningContent": {"signature": signature(t)}}),
+                ));
             }
             Block::Text(t) => {
                 for piece in word_pieces(t) {
@@ -268,7 +294,10 @@ fn events(out: &[Block], stop: &str, usage: &Value) -> Vec<Bytes> {
                 }
             }
         }
-        frames.push(event("contentBlockStop", json!({ "contentBlockIndex": index })));
+        frames.push(event(
+            "contentBlockStop",
+            json!({ "contentBlockIndex": index }),
+        ));
     }
     frames.push(event("messageStop", json!({ "stopReason": stop })));
     frames.push(event(

@@ -59,7 +59,10 @@ pub fn error(status: u16, kind: &str, message: &str) -> Behavior {
     Behavior::Respond {
         status,
         headers: vec![
-            ("x-amzn-errortype".to_owned(), format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/")),
+            (
+                "x-amzn-errortype".to_owned(),
+                format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+            ),
             ("x-amzn-requestid".to_owned(), request_id(0)),
         ],
         body: json!({ "message": message }).to_string(),
@@ -68,7 +71,11 @@ pub fn error(status: u16, kind: &str, message: &str) -> Behavior {
 
 /// A `ThrottlingException` 429, as Bedrock sends it.
 pub fn rate_limited() -> Behavior {
-    error(429, "ThrottlingException", "Too many requests, please wait before trying again.")
+    error(
+        429,
+        "ThrottlingException",
+        "Too many requests, please wait before trying again.",
+    )
 }
 
 /// An error reply: the body names the type in `__type` too, from which

@@ -164,8 +164,7 @@ pub(super) fn verify(parts: &Parts, body: &[u8]) -> Result<(), Reply> {
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
         ));
     };
-    let Some(time) = parse_amz_date(amz_date).filter(|_| amz_date.starts_with(auth.date))
-    else {
+    let Some(time) = parse_amz_date(amz_date).filter(|_| amz_date.starts_with(auth.date)) else {
         return Err(mismatch());
     };
     let now = SystemTime::now();
@@ -176,7 +175,9 @@ pub(super) fn verify(parts: &Parts, body: &[u8]) -> Result<(), Reply> {
     if skew > MAX_SKEW {
         return Err(forbidden(
             "InvalidSignatureException",
-            &format!("Signature expired: {amz_date} is now earlier or later than 15 minutes from the current time."),
+            &format!(
+                "Signature expired: {amz_date} is now earlier or later than 15 minutes from the current time."
+            ),
         ));
     }
     for required in ["host", "x-amz-date"] {
@@ -213,9 +214,13 @@ pub(super) fn verify(parts: &Parts, body: &[u8]) -> Result<(), Reply> {
     );
     let identity = credentials.into();
     let expected = (|| {
-        let request =
-            SignableRequest::new(parts.method.as_str(), uri.as_str(), signed.into_iter(), SignableBody::Bytes(body))
-                .ok()?;
+        let request = SignableRequest::new(
+            parts.method.as_str(),
+            uri.as_str(),
+            signed.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .ok()?;
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(auth.region)
@@ -260,7 +265,10 @@ mod tests {
     #[test]
     fn authorization_headers_parse() {
         let a = parse("AWS4-HMAC-SHA256 Credential=AK/20150830/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=abc").unwrap();
-        assert_eq!((a.key_id, a.date, a.region, a.service), ("AK", "20150830", "us-east-1", "bedrock"));
+        assert_eq!(
+            (a.key_id, a.date, a.region, a.service),
+            ("AK", "20150830", "us-east-1", "bedrock")
+        );
         assert_eq!(a.signed_headers, ["content-type", "host", "x-amz-date"]);
         assert!(parse("Bearer x").is_none());
         assert!(parse("AWS4-HMAC-SHA256 Credential=AK/20150830/us-east-1/bedrock, SignedHeaders=host, Signature=abc").is_none());

@@ -47,7 +47,13 @@ fn signed(path: &str, body: &[u8], key: &str, secret: &str, token: Option<&str>)
 
 fn call_at(path: &str, body: &Value) -> Reply {
     let bytes = body.to_string();
-    let parts = signed(path, bytes.as_bytes(), ACCESS_KEY_ID, SECRET_ACCESS_KEY, None);
+    let parts = signed(
+        path,
+        bytes.as_bytes(),
+        ACCESS_KEY_ID,
+        SECRET_ACCESS_KEY,
+        None,
+    );
     reply(&parts, bytes.as_bytes(), 7)
 }
 
@@ -76,18 +82,33 @@ fn user(text: &str) -> Value {
 #[test]
 fn signatures_are_verified() {
     let body = json!({"messages": [user("hi")]}).to_string();
-    let ok = signed(PATH, body.as_bytes(), ACCESS_KEY_ID, SECRET_ACCESS_KEY, None);
+    let ok = signed(
+        PATH,
+        body.as_bytes(),
+        ACCESS_KEY_ID,
+        SECRET_ACCESS_KEY,
+        None,
+    );
     assert_eq!(json_of(reply(&ok, body.as_bytes(), 1)).0, 200);
 
     let wrong_secret = signed(PATH, body.as_bytes(), ACCESS_KEY_ID, "not-the-secret", None);
     let (status, v) = json_of(reply(&wrong_secret, body.as_bytes(), 1));
-    assert_eq!((status, v["__type"].as_str()), (403, Some("InvalidSignatureException")));
+    assert_eq!(
+        (status, v["__type"].as_str()),
+        (403, Some("InvalidSignatureException"))
+    );
 
     // The body is signed: a tampered body fails.
     let (status, _) = json_of(reply(&ok, br#"{"messages":[]}"#, 1));
     assert_eq!(status, 403);
 
-    let unknown = signed(PATH, body.as_bytes(), "AKIAUNKNOWN", SECRET_ACCESS_KEY, None);
+    let unknown = signed(
+        PATH,
+        body.as_bytes(),
+        "AKIAUNKNOWN",
+        SECRET_ACCESS_KEY,
+        None,
+    );
     let (_, v) = json_of(reply(&unknown, body.as_bytes(), 1));
     assert_eq!(v["__type"], "UnrecognizedClientException");
 
@@ -99,10 +120,22 @@ fn signatures_are_verified() {
         Some(SESSION_TOKEN),
     );
     assert_eq!(json_of(reply(&session, body.as_bytes(), 1)).0, 200);
-    let no_token = signed(PATH, body.as_bytes(), SESSION_ACCESS_KEY_ID, SESSION_SECRET_ACCESS_KEY, None);
+    let no_token = signed(
+        PATH,
+        body.as_bytes(),
+        SESSION_ACCESS_KEY_ID,
+        SESSION_SECRET_ACCESS_KEY,
+        None,
+    );
     assert_eq!(json_of(reply(&no_token, body.as_bytes(), 1)).0, 403);
 
-    let unsigned = http::Request::builder().method("POST").uri(PATH).body(()).unwrap().into_parts().0;
+    let unsigned = http::Request::builder()
+        .method("POST")
+        .uri(PATH)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
     let (_, v) = json_of(reply(&unsigned, body.as_bytes(), 1));
     assert_eq!(v["__type"], "MissingAuthenticationTokenException");
 }
@@ -110,10 +143,19 @@ fn signatures_are_verified() {
 #[test]
 fn validates_like_the_api() {
     assert!(error_of(&json!({"messages": []})).contains("messages"));
-    assert!(error_of(&json!({"messages": [{"role": "assistant", "content": [{"text": "x"}]}]})).contains("start with a user"));
+    assert!(
+        error_of(&json!({"messages": [{"role": "assistant", "content": [{"text": "x"}]}]}))
+            .contains("start with a user")
+    );
     assert!(error_of(&json!({"messages": [user("a"), user("b")]})).contains("alternate"));
-    assert!(error_of(&json!({"messages": [{"role": "user", "content": [{"text": " "}]}]})).contains("blank"));
-    assert!(error_of(&json!({"messages": [user("a")], "inferenceConfig": {"maxTokens": 0}})).contains("maxTokens"));
+    assert!(
+        error_of(&json!({"messages": [{"role": "user", "content": [{"text": " "}]}]}))
+            .contains("blank")
+    );
+    assert!(
+        error_of(&json!({"messages": [user("a")], "inferenceConfig": {"maxTokens": 0}}))
+            .contains("maxTokens")
+    );
     let tools = json!({"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}]});
     let orphan = json!({"toolConfig": tools, "messages": [user("a"),
         {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "f", "input": {}}}]},
@@ -143,17 +185,23 @@ fn answers_with_reasoning_tools_usage_and_guardrails() {
     assert_eq!(status, 200, "{v}");
     let content = &v["output"]["message"]["content"];
     let thought = "The user said: weather?";
-    assert_eq!(content[0]["reasoningContent"]["reasoningText"]["signature"], signature(thought));
+    assert_eq!(
+        content[0]["reasoningContent"]["reasoningText"]["signature"],
+        signature(thought)
+    );
     assert_eq!(content[1]["toolUse"]["input"], json!({"city": "Paris"}));
     assert_eq!(v["stopReason"], "tool_use");
     assert_eq!(v["usage"]["cacheReadInputTokens"], 3);
     assert_eq!(v["usage"]["inputTokens"], 1);
 
-    let (_, v) = call(&json!({"guardrailConfig": {"guardrailIdentifier": BLOCKING_GUARDRAIL, "guardrailVersion": "1"},
-        "messages": [user("anything")]}));
+    let (_, v) = call(
+        &json!({"guardrailConfig": {"guardrailIdentifier": BLOCKING_GUARDRAIL, "guardrailVersion": "1"},
+        "messages": [user("anything")]}),
+    );
     assert_eq!(v["stopReason"], "guardrail_intervened");
 
-    let (_, v) = call(&json!({"inferenceConfig": {"maxTokens": 2}, "messages": [user("one two three")]}));
+    let (_, v) =
+        call(&json!({"inferenceConfig": {"maxTokens": 2}, "messages": [user("one two three")]}));
     assert_eq!(v["stopReason"], "max_tokens");
     assert_eq!(v["output"]["message"]["content"][0]["text"], "echo: one");
 }
@@ -180,7 +228,10 @@ fn streams_are_aws_event_streams() {
         .collect();
     let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds.first(), Some(&"messageStart"));
-    assert_eq!(&kinds[kinds.len() - 3..], ["contentBlockStop", "messageStop", "metadata"]);
+    assert_eq!(
+        &kinds[kinds.len() - 3..],
+        ["contentBlockStop", "messageStop", "metadata"]
+    );
     let text: String = events
         .iter()
         .filter_map(|(_, v)| v.pointer("/delta/text").and_then(Value::as_str))
@@ -188,7 +239,10 @@ fn streams_are_aws_event_streams() {
     assert_eq!(text, "echo: stream me");
 
     let headers = response_headers(path, &Reply::Sse(Vec::new()), 3);
-    assert_eq!(headers["content-type"], "application/vnd.amazon.eventstream");
+    assert_eq!(
+        headers["content-type"],
+        "application/vnd.amazon.eventstream"
+    );
     assert_eq!(headers["x-amzn-requestid"], request_id(3).as_str());
     let err = error_reply(400, "ValidationException", "bad");
     assert!(
@@ -221,7 +275,11 @@ fn codec_fixture_requests_pass_validation() {
             }
         }
         let stream = dir.join("upstream_response.events.json").exists();
-        let op = if stream { "converse-stream" } else { "converse" };
+        let op = if stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
         let path = format!("/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/{op}");
         match call_at(&path, &body) {
             Reply::Json { status, body } => assert_eq!(

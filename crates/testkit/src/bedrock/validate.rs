@@ -54,7 +54,9 @@ pub(super) fn check(body: &[u8]) -> Result<Checked, Reply> {
     let thinking = check_thinking(&req, max_tokens)?;
     if let Some(system) = req.get("system") {
         let Some(system) = system.as_array() else {
-            return Err(invalid("1 validation error detected: Value at 'system' failed to satisfy constraint: Member must be a list"));
+            return Err(invalid(
+                "1 validation error detected: Value at 'system' failed to satisfy constraint: Member must be a list",
+            ));
         };
         for (i, b) in system.iter().enumerate() {
             match member(b) {
@@ -72,7 +74,9 @@ pub(super) fn check(body: &[u8]) -> Result<Checked, Reply> {
         let ok = g.get("guardrailIdentifier").is_some_and(Value::is_string)
             && g.get("guardrailVersion").is_some_and(Value::is_string);
         if !ok {
-            return Err(invalid("The guardrailConfig needs guardrailIdentifier and guardrailVersion."));
+            return Err(invalid(
+                "The guardrailConfig needs guardrailIdentifier and guardrailVersion.",
+            ));
         }
     }
     let messages = match req.get("messages") {
@@ -111,7 +115,10 @@ fn check_inference(req: &Map<String, Value>) -> Result<Option<u64>, Reply> {
         return Err(invalid("inferenceConfig must be an object"));
     };
     for key in cfg.keys() {
-        if !matches!(key.as_str(), "maxTokens" | "temperature" | "topP" | "stopSequences") {
+        if !matches!(
+            key.as_str(),
+            "maxTokens" | "temperature" | "topP" | "stopSequences"
+        ) {
             return Err(invalid(format!(
                 "1 validation error detected: Unknown field '{key}' in 'inferenceConfig'"
             )));
@@ -142,7 +149,9 @@ fn check_inference(req: &Map<String, Value>) -> Result<Option<u64>, Reply> {
             .as_array()
             .is_some_and(|s| s.iter().all(|x| x.as_str().is_some_and(|x| !x.is_empty())))
         {
-            return Err(invalid("inferenceConfig.stopSequences must be a list of non-empty strings"));
+            return Err(invalid(
+                "inferenceConfig.stopSequences must be a list of non-empty strings",
+            ));
         }
     }
     Ok(max_tokens)
@@ -166,23 +175,36 @@ fn check_tools(req: &Map<String, Value>) -> Result<Vec<String>, Reply> {
         let spec = match member(t) {
             Some(("toolSpec", spec)) => spec,
             Some(("cachePoint", _)) => continue,
-            _ => return Err(invalid(format!("toolConfig.tools.{i} must hold exactly one toolSpec or cachePoint"))),
+            _ => {
+                return Err(invalid(format!(
+                    "toolConfig.tools.{i} must hold exactly one toolSpec or cachePoint"
+                )));
+            }
         };
         let name = spec.get("name").and_then(Value::as_str).unwrap_or("");
         let valid = !name.is_empty()
             && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
             return Err(invalid(format!(
                 "1 validation error detected: Value '{name}' at 'toolConfig.tools.{}.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+",
                 i + 1
             )));
         }
-        if !spec.pointer("/inputSchema/json").is_some_and(Value::is_object) {
-            return Err(invalid(format!("The inputSchema of tool {name} must hold a JSON object under json.")));
+        if !spec
+            .pointer("/inputSchema/json")
+            .is_some_and(Value::is_object)
+        {
+            return Err(invalid(format!(
+                "The inputSchema of tool {name} must hold a JSON object under json."
+            )));
         }
         if names.iter().any(|n| n == name) {
-            return Err(invalid(format!("The tool name {name} is used more than once.")));
+            return Err(invalid(format!(
+                "The tool name {name} is used more than once."
+            )));
         }
         names.push(name.to_owned());
     }
@@ -197,7 +219,11 @@ fn check_tools(req: &Map<String, Value>) -> Result<Vec<String>, Reply> {
                     )));
                 }
             }
-            _ => return Err(invalid("toolChoice must hold exactly one of auto, any or tool.")),
+            _ => {
+                return Err(invalid(
+                    "toolChoice must hold exactly one of auto, any or tool.",
+                ));
+            }
         }
     }
     Ok(names)
@@ -211,19 +237,27 @@ fn check_thinking(req: &Map<String, Value>, max_tokens: Option<u64>) -> Result<b
     match thinking.get("type").and_then(Value::as_str) {
         Some("disabled") => return Ok(false),
         Some("enabled") => {}
-        _ => return Err(invalid("thinking.type: Input tag does not match any of the expected tags: 'disabled', 'enabled'")),
+        _ => {
+            return Err(invalid(
+                "thinking.type: Input tag does not match any of the expected tags: 'disabled', 'enabled'",
+            ));
+        }
     }
     let budget = thinking.get("budget_tokens").and_then(Value::as_u64);
     let Some(budget) = budget.filter(|b| *b >= 1024) else {
-        return Err(invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"));
+        return Err(invalid(
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+        ));
     };
     if max_tokens.is_none_or(|m| budget >= m) {
-        return Err(invalid("`max_tokens` must be greater than `thinking.budget_tokens`."));
+        return Err(invalid(
+            "`max_tokens` must be greater than `thinking.budget_tokens`.",
+        ));
     }
-    if at(req, "/inferenceConfig/temperature")
-        .is_some_and(|t| t.as_f64() != Some(1.0))
-    {
-        return Err(invalid("`temperature` may only be set to 1 when thinking is enabled."));
+    if at(req, "/inferenceConfig/temperature").is_some_and(|t| t.as_f64() != Some(1.0)) {
+        return Err(invalid(
+            "`temperature` may only be set to 1 when thinking is enabled.",
+        ));
     }
     if at(req, "/additionalModelRequestFields/top_k").is_some() {
         return Err(invalid("`top_k` must be unset when thinking is enabled."));
@@ -232,7 +266,9 @@ fn check_thinking(req: &Map<String, Value>, max_tokens: Option<u64>) -> Result<b
         .and_then(member)
         .is_some_and(|(k, _)| k == "any" || k == "tool");
     if forced {
-        return Err(invalid("Thinking may not be enabled when tool_choice forces tool use."));
+        return Err(invalid(
+            "Thinking may not be enabled when tool_choice forces tool use.",
+        ));
     }
     Ok(true)
 }
@@ -271,11 +307,13 @@ fn check_messages(messages: &[Value], thinking: bool) -> Result<(), Reply> {
         for (j, b) in bs.iter().enumerate() {
             let at = format!("messages.{i}.content.{j}");
             let Some((kind, v)) = member(b) else {
-                return Err(invalid(format!("The ContentBlock at {at} must hold exactly one member.")));
+                return Err(invalid(format!(
+                    "The ContentBlock at {at} must hold exactly one member."
+                )));
             };
             match (kind, role) {
                 ("text", _) => {
-                    if !v.as_str().is_some_and(|t| !t.trim().is_empty()) {
+                    if v.as_str().is_none_or(|t| t.trim().is_empty()) {
                         return Err(invalid(format!(
                             "The text field in the ContentBlock object at {at} is blank. Add text to the text field, and try again."
                         )));
@@ -286,12 +324,19 @@ fn check_messages(messages: &[Value], thinking: bool) -> Result<(), Reply> {
                 ("toolUse", "assistant") => {
                     let id = v.get("toolUseId").and_then(Value::as_str).unwrap_or("");
                     if id.is_empty() || !v.get("input").is_some_and(Value::is_object) {
-                        return Err(invalid(format!("The toolUse at {at} needs a toolUseId and an object input.")));
+                        return Err(invalid(format!(
+                            "The toolUse at {at} needs a toolUseId and an object input."
+                        )));
                     }
                     calls.push(id.to_owned());
                 }
                 ("toolResult", "user") => {
-                    results.push(v.get("toolUseId").and_then(Value::as_str).unwrap_or("").to_owned());
+                    results.push(
+                        v.get("toolUseId")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
+                    );
                 }
                 ("reasoningContent", "assistant") => check_reasoning(v, &at)?,
                 _ => {
@@ -337,10 +382,15 @@ fn check_image(v: &Value, at: &str) -> Result<(), Reply> {
             "1 validation error detected: Value '{format}' at '{at}.image.format' failed to satisfy constraint: Member must satisfy enum value set: [png, jpeg, gif, webp]"
         )));
     }
-    let bytes = v.pointer("/source/bytes").and_then(Value::as_str).unwrap_or("");
+    let bytes = v
+        .pointer("/source/bytes")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     match aws_smithy_types::base64::decode(bytes) {
         Ok(b) if !b.is_empty() => Ok(()),
-        _ => Err(invalid(format!("The image at {at} has no valid base64 bytes."))),
+        _ => Err(invalid(format!(
+            "The image at {at} has no valid base64 bytes."
+        ))),
     }
 }
 
@@ -350,11 +400,15 @@ fn check_reasoning(v: &Value, at: &str) -> Result<(), Reply> {
             let text = rt.get("text").and_then(Value::as_str).unwrap_or("");
             let sig = rt.get("signature").and_then(Value::as_str);
             if sig != Some(signature(text).as_str()) {
-                return Err(invalid(format!("Invalid `signature` in the reasoning block at {at}.")));
+                return Err(invalid(format!(
+                    "Invalid `signature` in the reasoning block at {at}."
+                )));
             }
             Ok(())
         }
         Some(("redactedContent", Value::String(_))) => Ok(()),
-        _ => Err(invalid(format!("The reasoningContent at {at} must hold reasoningText or redactedContent."))),
+        _ => Err(invalid(format!(
+            "The reasoningContent at {at} must hold reasoningText or redactedContent."
+        ))),
     }
 }
