@@ -26,11 +26,11 @@ use std::path::Path;
 pub use defaults::default_config;
 pub use error::{ConfigErrors, ConfigIssue};
 pub use runtime::{
-    AwsConfig, CacheConfig, CircuitConfig, HedgeAfter, ClassSet, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_JOURNAL,
-    DEFAULT_LISTEN, DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE, ErrorClass,
-    LoggingConfig, ModelConfig, ModelTimeouts, Preset, ProviderConfig, ProviderKind, RetryConfig,
-    RoutingRule, RuleCondition, SemanticCacheConfig, ServerConfig, Strategy, TargetConfig,
-    Timeouts,
+    AwsConfig, CacheConfig, CircuitConfig, ClassSet, Config, DEFAULT_AZURE_API_VERSION,
+    DEFAULT_JOURNAL, DEFAULT_LISTEN, DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE,
+    ErrorClass, HedgeAfter, LoggingConfig, ModelConfig, ModelTimeouts, Preset, ProviderConfig,
+    ProviderKind, RetryConfig, RoutingRule, RuleCondition, SemanticCacheConfig, ServerConfig,
+    Strategy, TargetConfig, Timeouts,
 };
 pub use runtime::{CacheBackend, CacheScope, CacheStoreConfig};
 pub use validate::parse_str;

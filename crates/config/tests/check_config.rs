@@ -244,7 +244,8 @@ fn load_file_reads_and_reports_io_errors() {
 /// The config tour in the README stays valid.
 #[test]
 fn the_readme_config_is_valid() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let start = readme.find("```yaml").expect("a yaml block") + "```yaml".len();
     let end = start + readme[start..].find("```").unwrap();
     let any_var = |_: &str| Some("set".to_owned());

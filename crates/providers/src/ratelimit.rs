@@ -56,7 +56,9 @@ fn go_duration(text: &str) -> Option<Duration> {
         let split = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
         let (num, tail) = rest.split_at(split);
         let value: f64 = num.parse().ok()?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         total += value
             * match unit {
@@ -90,13 +92,25 @@ mod tests {
     #[test]
     fn exhaustion_is_read_from_remaining_and_reset() {
         let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("12"));
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("12"),
+        );
         assert_eq!(exhausted_for(&h), None);
-        h.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("0"));
+        h.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from_static("0"),
+        );
         h.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("6m0s"));
         assert_eq!(exhausted_for(&h), Some(Duration::from_secs(360)));
-        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
-        h.insert("x-ratelimit-reset-requests", HeaderValue::from_static("20ms"));
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("0"),
+        );
+        h.insert(
+            "x-ratelimit-reset-requests",
+            HeaderValue::from_static("20ms"),
+        );
         assert_eq!(exhausted_for(&h), Some(Duration::from_secs(360)));
         assert_eq!(go_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(go_duration("1h2m3s"), Some(Duration::from_secs(3723)));

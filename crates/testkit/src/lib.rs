@@ -17,10 +17,10 @@
 
 pub mod anthropic;
 pub mod bedrock;
-pub mod cohere;
 mod behavior;
 mod body;
 mod chat;
+pub mod cohere;
 mod completions;
 mod embeddings;
 pub mod gemini;

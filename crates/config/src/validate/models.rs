@@ -6,8 +6,8 @@ use serde_norway::{Mapping, Value};
 
 use super::ctx::{Ctx, closest};
 use crate::runtime::{
-    CacheConfig, CircuitConfig, ClassSet, ErrorClass, HedgeAfter, ModelConfig, ModelTimeouts, RetryConfig,
-    SemanticCacheConfig, SplitVariant, Strategy, TargetConfig,
+    CacheConfig, CircuitConfig, ClassSet, ErrorClass, HedgeAfter, ModelConfig, ModelTimeouts,
+    RetryConfig, SemanticCacheConfig, SplitVariant, Strategy, TargetConfig,
 };
 
 const FIELDS: &[&str] = &[
