@@ -25,6 +25,7 @@ mod http;
 pub mod openai_compat;
 mod ratelimit;
 mod sse;
+mod translate;
 
 use std::sync::Arc;
 

@@ -12,6 +12,7 @@ use super::request::{Cx, invalid};
 use super::wire::{
     ContentBlock, ImageSource, InputMessage, MessageContent, System, ToolResultContent,
 };
+use crate::translate::{assistant_part_text, part_text};
 
 /// The part of a Messages request that holds the conversation.
 pub(super) struct Conversation {
@@ -179,12 +180,6 @@ fn text_blocks(content: Option<&Content>, at: &str) -> Result<Vec<ContentBlock>,
     }
 }
 
-fn part_text(p: &ContentPart, at: &str) -> Result<String, GatewayError> {
-    p.text
-        .clone()
-        .ok_or_else(|| invalid(&format!("{at}.text"), "is required for a text part"))
-}
-
 /// User content: text, images and files.
 fn user_blocks(content: Option<&Content>, at: &str) -> Result<Vec<ContentBlock>, GatewayError> {
     match content {
@@ -285,21 +280,7 @@ fn assistant_blocks(m: &Message, at: &str) -> Result<Vec<ContentBlock>, GatewayE
         Some(Content::Parts(parts)) => {
             for (j, p) in parts.iter().enumerate() {
                 let at = format!("{at}.content[{j}]");
-                let text = match p.kind.as_str() {
-                    "text" => part_text(p, &at)?,
-                    "refusal" => p
-                        .extra
-                        .get("refusal")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    other => {
-                        return Err(invalid(
-                            &format!("{at}.type"),
-                            &format!("assistant content parts of type {other:?} cannot be sent"),
-                        ));
-                    }
-                };
+                let text = assistant_part_text(p, &at)?;
                 if !text.is_empty() {
                     blocks.push(text_block(text, cache_control(&p.extra)));
                 }

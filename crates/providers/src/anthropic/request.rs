@@ -90,10 +90,7 @@ impl Cx<'_> {
     }
 }
 
-/// A 400 about a malformed field at `path`.
-pub(crate) fn invalid(path: &str, why: &str) -> GatewayError {
-    GatewayError::invalid_request(format!("{path}: {why}")).with_param(path)
-}
+pub(crate) use crate::translate::invalid;
 
 impl AnthropicCodec {
     pub(super) fn encode_messages(
@@ -105,7 +102,11 @@ impl AnthropicCodec {
             provider: &self.name,
             api: "Anthropic Messages API",
         };
-        refuse_unsupported(&cx, req)?;
+        refuse_unsupported(
+            &cx,
+            req,
+            "use Anthropic's web search tool through native pass-through",
+        )?;
         let conversation = Conversation::from_messages(&cx, &req.messages)?;
         let json_tool = json_tool(&cx, req)?;
         let (tools, tool_choice) = tools(&cx, req, json_tool)?;
@@ -154,8 +155,14 @@ impl AnthropicCodec {
     }
 }
 
-/// Refuses the OpenAI parameters Anthropic has no equivalent for.
-fn refuse_unsupported(cx: &Cx<'_>, req: &ChatRequest) -> Result<(), GatewayError> {
+/// Refuses the OpenAI parameters Anthropic models have no equivalent for (on the Messages
+/// API and on Bedrock alike); `web_search_why` says what to use instead of
+/// `web_search_options`.
+pub(crate) fn refuse_unsupported(
+    cx: &Cx<'_>,
+    req: &ChatRequest,
+    web_search_why: &str,
+) -> Result<(), GatewayError> {
     if let Some(n) = req.n.filter(|n| *n != 1) {
         return Err(cx.unsupported(
             "n",
@@ -199,10 +206,7 @@ fn refuse_unsupported(cx: &Cx<'_>, req: &ChatRequest) -> Result<(), GatewayError
         return Err(cx.unsupported("prediction", "it has no predicted outputs"));
     }
     if present("web_search_options") {
-        return Err(cx.unsupported(
-            "web_search_options",
-            "use Anthropic's web search tool through native pass-through",
-        ));
+        return Err(cx.unsupported("web_search_options", web_search_why));
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use super::wire::{
     SystemBlock, ToolResultBlock, ToolResultContent, ToolUseBlock,
 };
 use crate::anthropic::request::{Cx, invalid};
+use crate::translate::{assistant_part_text, part_text};
 
 /// The conversation part of a Converse request.
 pub(super) struct Conversation {
@@ -148,12 +149,6 @@ fn system_blocks(
     Ok(())
 }
 
-fn part_text(p: &ContentPart, at: &str) -> Result<String, GatewayError> {
-    p.text
-        .clone()
-        .ok_or_else(|| invalid(&format!("{at}.text"), "is required for a text part"))
-}
-
 /// User content: text and images.
 fn user_blocks(content: Option<&Content>, at: &str) -> Result<Vec<ContentBlock>, GatewayError> {
     match content {
@@ -249,21 +244,7 @@ fn assistant_blocks(m: &Message, at: &str) -> Result<Vec<ContentBlock>, GatewayE
         Some(Content::Parts(parts)) => {
             for (j, p) in parts.iter().enumerate() {
                 let at = format!("{at}.content[{j}]");
-                let text = match p.kind.as_str() {
-                    "text" => part_text(p, &at)?,
-                    "refusal" => p
-                        .extra
-                        .get("refusal")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    other => {
-                        return Err(invalid(
-                            &format!("{at}.type"),
-                            &format!("assistant content parts of type {other:?} cannot be sent"),
-                        ));
-                    }
-                };
+                let text = assistant_part_text(p, &at)?;
                 if !text.is_empty() {
                     blocks.push(text_block(text));
                 }

@@ -168,60 +168,16 @@ fn extra_object(req: &ChatRequest, name: &str) -> Result<Option<JsonMap>, Gatewa
     }
 }
 
-/// Refuses the OpenAI parameters Converse has no equivalent for.
+/// Refuses the OpenAI parameters Converse has no equivalent for: those of the Messages API,
+/// and a limit to one tool call, which Converse's tool choice cannot express.
 fn refuse_unsupported(cx: &Cx<'_>, req: &ChatRequest) -> Result<(), GatewayError> {
-    if let Some(n) = req.n.filter(|n| *n != 1) {
-        return Err(cx.unsupported(
-            "n",
-            &format!("it returns one choice per request (asked for {n})"),
-        ));
-    }
-    if req.logprobs == Some(true) {
-        return Err(cx.unsupported("logprobs", "it does not return log probabilities"));
-    }
-    if req.top_logprobs.is_some_and(|n| n > 0) {
-        return Err(cx.unsupported("top_logprobs", "it does not return log probabilities"));
-    }
-    for (param, value) in [
-        ("presence_penalty", req.presence_penalty),
-        ("frequency_penalty", req.frequency_penalty),
-    ] {
-        if value.is_some_and(|v| v != 0.0) {
-            return Err(cx.unsupported(param, "it has no repetition penalties"));
-        }
-    }
-    if req.seed.is_some() {
-        return Err(cx.unsupported("seed", "it has no deterministic sampling seed"));
-    }
-    if req
-        .extra
-        .get("logit_bias")
-        .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()))
-    {
-        return Err(cx.unsupported("logit_bias", "it has no token biases"));
-    }
     if req.parallel_tool_calls == Some(false) {
         return Err(cx.unsupported(
             "parallel_tool_calls",
             "its tool choice cannot limit the model to one call",
         ));
     }
-    let present = |k: &str| req.extra.get(k).is_some_and(|v| !v.is_null());
-    if present("audio") {
-        return Err(cx.unsupported("audio", "it does not generate audio"));
-    }
-    if let Some(Value::Array(modalities)) = req.extra.get("modalities") {
-        if modalities.iter().any(|m| m.as_str() != Some("text")) {
-            return Err(cx.unsupported("modalities", "it generates text only"));
-        }
-    }
-    if present("prediction") {
-        return Err(cx.unsupported("prediction", "it has no predicted outputs"));
-    }
-    if present("web_search_options") {
-        return Err(cx.unsupported("web_search_options", "it has no web search"));
-    }
-    Ok(())
+    crate::anthropic::request::refuse_unsupported(cx, req, "it has no web search")
 }
 
 /// `toolConfig`: the client's tools, or the forced JSON tool of `response_format`.

@@ -13,6 +13,7 @@ use sluice_types::{Content as OpenAiContent, ContentPart, GatewayError, Message 
 
 use super::request::{Cx, invalid};
 use super::wire::{Block, Content, FunctionCall, ImageUrl, Message, ToolCall};
+use crate::translate::{assistant_part_text, part_text};
 
 /// Translates the conversation.
 pub(super) fn messages(
@@ -57,12 +58,6 @@ pub(super) fn messages(
         out.push(message);
     }
     Ok(out)
-}
-
-fn part_text(p: &ContentPart, at: &str) -> Result<String, GatewayError> {
-    p.text
-        .clone()
-        .ok_or_else(|| invalid(&format!("{at}.text"), "is required for a text part"))
 }
 
 /// Content that may only be text (system prompts): a string, or text blocks.
@@ -173,21 +168,7 @@ fn assistant(m: &OpenAiMessage, at: &str) -> Result<Option<Message>, GatewayErro
         Some(OpenAiContent::Parts(parts)) => {
             for (j, p) in parts.iter().enumerate() {
                 let at = format!("{at}.content[{j}]");
-                let text = match p.kind.as_str() {
-                    "text" => part_text(p, &at)?,
-                    "refusal" => p
-                        .extra
-                        .get("refusal")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    other => {
-                        return Err(invalid(
-                            &format!("{at}.type"),
-                            &format!("assistant content parts of type {other:?} cannot be sent"),
-                        ));
-                    }
-                };
+                let text = assistant_part_text(p, &at)?;
                 if !text.is_empty() {
                     blocks.push(Block::Text { text });
                 }

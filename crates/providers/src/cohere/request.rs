@@ -50,10 +50,7 @@ impl Cx<'_> {
     }
 }
 
-/// A 400 about a malformed field at `path`.
-pub(super) fn invalid(path: &str, why: &str) -> GatewayError {
-    GatewayError::invalid_request(format!("{path}: {why}")).with_param(path)
-}
+pub(super) use crate::translate::invalid;
 
 impl CohereCodec {
     pub(super) fn encode_chat(
