@@ -254,8 +254,9 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
     for _, d, s in runs:
         data[d] = r(d)
         data[s] = r(s)
-    if os.path.exists(os.path.join(results, "sluice-failover.json")):
-        data["sluice-failover"] = r("sluice-failover")
+    for name in ("direct-failover", "sluice-failover"):
+        if os.path.exists(os.path.join(results, f"{name}.json")):
+            data[name] = r(name)
     with open(os.path.join(results, "rss.json")) as f:
         rss = json.load(f)
     with open(os.path.join(results, "overhead.json")) as f:
@@ -320,14 +321,19 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
         success = fo["ok"] / total * 100 if total else 0.0
         w("Failover (model with two targets, one failing 30% of requests; retry max 2)\n")
         w(f"  {_fmt_rps(fo['rps'])} req/s   client-visible success {success:.2f}% ({fo['ok']} of {total})   "
-          f"p50 {_fmt_us(fo['p50'])}   p99 {_fmt_us(fo['p99'])}   p99.9 {_fmt_us(fo['p999'])}\n\n")
+          f"p50 {_fmt_us(fo['p50'])}   p99 {_fmt_us(fo['p99'])}   p99.9 {_fmt_us(fo['p999'])}\n")
+        fd = data.get("direct-failover")
+        if fd:
+            w(f"  added vs direct to the healthy mock at the same rate: p50 {_fmt_us(fo['p50'] - fd['p50'])}   "
+              f"p99 {_fmt_us(fo['p99'] - fd['p99'])}\n")
+        w("\n")
 
     add50 = added("direct-q2000", "sluice-q2000", "p50")
     add99 = added("direct-q2000", "sluice-q2000", "p99")
     ratio = data["sluice-max"]["rps"] / data["direct-max"]["rps"] if data["direct-max"]["rps"] else 0.0
     idle_mb = rss["idle_kb"] / 1024
     peak_mb = rss["peak_kb"] / 1024
-    failed_total = sum(x["failed"] for name, x in data.items() if name != "sluice-failover")
+    failed_total = sum(x["failed"] for name, x in data.items() if not name.endswith("failover"))
     checks = [
         ("added p50 @ 2000 req/s", "≤ 50 µs", _fmt_us(add50), add50 <= 50),
         ("added p99 @ 2000 req/s", "≤ 250 µs", _fmt_us(add99), add99 <= 250),

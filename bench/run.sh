@@ -202,6 +202,7 @@ run_oha sluice-stream "$SLUICE_URL" "$WORK/sluice-stream.json" -q "$STREAM_RATE"
 
 # Failover: one of two targets fails $FAIL_RATE of its requests; the client must see none.
 python3 "$BENCH/bench.py" body resilient false "$WORK/resilient.json"
+run_oha direct-failover "$DIRECT_URL" "$WORK/direct.json" -q "$FAILOVER_RATE" -c "$RATE_CONNS" --latency-correction
 run_oha sluice-failover "$SLUICE_URL" "$WORK/resilient.json" -q "$FAILOVER_RATE" -c "$RATE_CONNS" --latency-correction
 
 # oha reports whole-response latency only, so time to first byte is measured separately.
