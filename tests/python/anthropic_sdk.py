@@ -1,9 +1,10 @@
 """The official `anthropic` Python SDK, unchanged, against a running Sluice.
 
-Run by the e2e test `python_sdk::anthropic_sdk_works_unchanged`, which starts an OpenAI mock
-upstream and the real gateway and passes the gateway's root URL (no `/v1`: the SDK adds it)
+Run by the e2e tests `python_sdk::anthropic_sdk_works_unchanged` and
+`anthropic_sdk_works_with_a_gemini_upstream`, which start an OpenAI or a Gemini mock upstream
+and the real gateway and passes the gateway's root URL (no `/v1`: the SDK adds it)
 in SLUICE_BASE_URL. Every request goes to `/v1/messages` (or `/v1/messages/count_tokens`) and
-is translated to the OpenAI upstream and back. Each scenario is a function named `test_*`,
+is translated to the upstream and back. Each scenario is a function named `test_*`,
 run by `scenarios.run`, which prints one line per scenario and a closing "N passed, N failed"
 line, and exits non-zero when any scenario failed.
 """
@@ -15,6 +16,8 @@ import anthropic
 import scenarios
 
 BASE_URL = os.environ["SLUICE_BASE_URL"]
+# The model the gateway's target answers as (the e2e tests run an OpenAI and a Gemini upstream).
+UPSTREAM_MODEL = os.environ.get("SLUICE_UPSTREAM_MODEL", "gpt-4o-mini")
 SYSTEM_PROMPT = "You are a terse assistant (anthropic-sdk)."
 client = anthropic.Anthropic(base_url=BASE_URL, api_key="sk-client-key", max_retries=0, timeout=20)
 
@@ -37,7 +40,7 @@ def test_create():
     assert r.content[0].type == "text"
     assert r.content[0].text == "echo: hello there", r
     assert r.stop_reason == "end_turn"
-    assert r.model == "gpt-4o-mini"
+    assert r.model == UPSTREAM_MODEL, r.model
     assert r.id
     assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0, r.usage
 

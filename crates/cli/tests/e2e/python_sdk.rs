@@ -31,24 +31,51 @@ fn python_with(module: &str) -> Option<PathBuf> {
     found
 }
 
+/// Which wire format the mock upstream behind the gateway speaks.
+#[derive(Clone, Copy)]
+enum Upstream {
+    OpenAi,
+    Gemini,
+}
+
 /// Runs the scenarios of `tests/python/{script}` with the SDK `module` against a gateway in
-/// front of a fresh mock (chat model `fast`, embedding model `embed`); `SLUICE_BASE_URL` is
-/// the gateway's root plus `base_path`. Asserts that every scenario passed and returns the
-/// mock, or `None` when no Python here has the SDK.
-async fn run_sdk(module: &str, script: &str, base_path: &str) -> Option<MockUpstream> {
+/// front of a fresh mock speaking `upstream` (chat model `fast`, embedding model `embed`);
+/// `SLUICE_BASE_URL` is the gateway's root plus `base_path`. Asserts that every scenario
+/// passed and returns the mock, or `None` when no Python here has the SDK.
+async fn run_sdk(
+    module: &str,
+    script: &str,
+    base_path: &str,
+    upstream: Upstream,
+) -> Option<MockUpstream> {
     let python = python_with(module)?;
     let mock = MockUpstream::start().await;
+    let (provider, chat_model) = match upstream {
+        Upstream::OpenAi => (
+            format!(
+                "{{ kind: openai-compatible, base_url: \"{}\", api_key: \"sk-upstream\" }}",
+                mock.base_url()
+            ),
+            "gpt-4o-mini",
+        ),
+        Upstream::Gemini => (
+            format!(
+                "{{ kind: gemini, base_url: \"{}\", api_key: \"sk-upstream\" }}",
+                mock.root_url()
+            ),
+            "gemini-2.5-flash",
+        ),
+    };
     let gw = Sluice::start(&format!(
         r#"
 providers:
-  mock: {{ kind: openai-compatible, base_url: "{}", api_key: "sk-upstream" }}
+  mock: {provider}
 models:
   - name: fast
-    targets: [ {{ provider: mock, model: gpt-4o-mini }} ]
+    targets: [ {{ provider: mock, model: {chat_model} }} ]
   - name: embed
     targets: [ {{ provider: mock, model: text-embedding-3-small }} ]
-"#,
-        mock.base_url()
+"#
     ));
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/python")
@@ -58,6 +85,7 @@ models:
         Command::new(python)
             .arg(path)
             .env("SLUICE_BASE_URL", base_url)
+            .env("SLUICE_UPSTREAM_MODEL", chat_model)
             .output()
             .map(|o| (o, gw))
     })
@@ -78,7 +106,7 @@ models:
 
 #[tokio::test]
 async fn openai_sdk_works_unchanged() {
-    let Some(mock) = run_sdk("openai", "openai_sdk.py", "/v1").await else {
+    let Some(mock) = run_sdk("openai", "openai_sdk.py", "/v1", Upstream::OpenAi).await else {
         return;
     };
     // Every SDK request went through the gateway to the mock.
@@ -89,7 +117,7 @@ async fn openai_sdk_works_unchanged() {
 /// OpenAI upstream and every answer back.
 #[tokio::test]
 async fn anthropic_sdk_works_unchanged() {
-    let Some(mock) = run_sdk("anthropic", "anthropic_sdk.py", "").await else {
+    let Some(mock) = run_sdk("anthropic", "anthropic_sdk.py", "", Upstream::OpenAi).await else {
         return;
     };
     let received = mock.received();
@@ -101,4 +129,19 @@ async fn anthropic_sdk_works_unchanged() {
         first["role"] == "system"
             && first["content"] == "You are a terse assistant (anthropic-sdk)."
     }));
+}
+
+/// The Anthropic SDK against a Gemini model: `/v1/messages` in, `generateContent` out.
+#[tokio::test]
+async fn anthropic_sdk_works_with_a_gemini_upstream() {
+    let Some(mock) = run_sdk("anthropic", "anthropic_sdk.py", "", Upstream::Gemini).await else {
+        return;
+    };
+    let received = mock.received();
+    assert!(received.len() >= 8, "{}", received.len());
+    assert!(
+        received
+            .iter()
+            .all(|r| r.path.starts_with("/v1beta/models/gemini-2.5-flash:"))
+    );
 }
