@@ -254,7 +254,7 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
     for _, d, s in runs:
         data[d] = r(d)
         data[s] = r(s)
-    for name in ("direct-failover", "sluice-failover"):
+    for name in ("direct-failover", "sluice-failover", "sluice-translated", "sluice-translated-stream"):
         if os.path.exists(os.path.join(results, f"{name}.json")):
             data[name] = r(name)
     with open(os.path.join(results, "rss.json")) as f:
@@ -315,6 +315,20 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
 
     w(f"Sluice RSS: idle {rss['idle_kb'] / 1024:.1f} MB, peak (VmHWM) {rss['peak_kb'] / 1024:.1f} MB\n\n")
 
+    tr = data.get("sluice-translated")
+    if tr:
+        trs = data.get("sluice-translated-stream")
+        pass_add = added("direct-q500", "sluice-q500", "p50")
+        tr_add = tr["p50"] - data["direct-q500"]["p50"]
+        w("Translation (OpenAI in, Anthropic Messages out, 500 req/s)\n")
+        w(f"  non-stream p50 {_fmt_us(tr['p50'])}   p99 {_fmt_us(tr['p99'])}   added p50 {_fmt_us(tr_add)} "
+          f"(pass-through added p50 {_fmt_us(pass_add)})\n")
+        if trs:
+            w(f"  stream     p50 {_fmt_us(trs['p50'])}   p99 {_fmt_us(trs['p99'])}   "
+              f"added p50 {_fmt_us(trs['p50'] - data['direct-stream']['p50'])} "
+              f"(pass-through added p50 {_fmt_us(added('direct-stream', 'sluice-stream', 'p50'))})\n")
+        w("\n")
+
     fo = data.get("sluice-failover")
     if fo:
         total = fo["ok"] + fo["failed"]
@@ -344,6 +358,9 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
         ("RSS peak under max load", "≤ 80 MB", f"{peak_mb:.1f} MB", peak_mb <= 80),
         ("stream added TTFB p50", "≤ 100 µs", _fmt_us(ttfb_add_p50), ttfb_add_p50 <= 100),
     ]
+    if tr:
+        ratio_tr = tr_add / pass_add if pass_add > 0 else float("inf")
+        checks.append(("translated added p50", "≤ 1.5× pass", f"{ratio_tr:.2f}× ({_fmt_us(tr_add)})", ratio_tr <= 1.5))
     if fo:
         checks.append(("failover success", "100%", f"{fo['ok']} of {fo['ok'] + fo['failed']}", fo["failed"] == 0))
     w("Targets (issue #2)\n")

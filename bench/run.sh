@@ -132,9 +132,12 @@ cat >"$WORK/sluice.yaml" <<EOF
 providers:
   mock: { kind: openai-compatible, base_url: "http://$MOCK_ADDR/v1", api_key: "sk-bench" }
   flaky: { kind: openai-compatible, base_url: "http://$FLAKY_ADDR/v1", api_key: "sk-bench" }
+  claude: { kind: anthropic, base_url: "http://$MOCK_ADDR", api_key: "sk-bench" }
 models:
   - name: bench
     targets: [ { provider: mock, model: gpt-4o-mini } ]
+  - name: translated
+    targets: [ { provider: claude, model: claude-sonnet-4-5 } ]
   - name: resilient
     strategy: round-robin
     targets: [ { provider: flaky, model: gpt-4o-mini }, { provider: mock, model: gpt-4o-mini } ]
@@ -199,6 +202,13 @@ run_oha direct-max "$DIRECT_URL" "$WORK/direct.json" -c "$MAX_CONNS"
 run_oha sluice-max "$SLUICE_URL" "$WORK/sluice.json" -c "$MAX_CONNS"
 run_oha direct-stream "$DIRECT_URL" "$WORK/direct-stream.json" -q "$STREAM_RATE" -c "$RATE_CONNS" --latency-correction
 run_oha sluice-stream "$SLUICE_URL" "$WORK/sluice-stream.json" -q "$STREAM_RATE" -c "$RATE_CONNS" --latency-correction
+
+# Translation: OpenAI in, Anthropic Messages out (the mock speaks both), same rate as the
+# 500 req/s pass-through run.
+python3 "$BENCH/bench.py" body translated false "$WORK/translated.json"
+python3 "$BENCH/bench.py" body translated true "$WORK/translated-stream.json"
+run_oha sluice-translated "$SLUICE_URL" "$WORK/translated.json" -q 500 -c "$RATE_CONNS" --latency-correction
+run_oha sluice-translated-stream "$SLUICE_URL" "$WORK/translated-stream.json" -q "$STREAM_RATE" -c "$RATE_CONNS" --latency-correction
 
 # Failover: one of two targets fails $FAIL_RATE of its requests; the client must see none.
 python3 "$BENCH/bench.py" body resilient false "$WORK/resilient.json"
