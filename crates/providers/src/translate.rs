@@ -2,7 +2,7 @@
 //! OpenAI content parts.
 
 use serde_json::Value;
-use sluice_types::{ContentPart, GatewayError};
+use sluice_types::{ContentPart, ErrorKind, GatewayError, Origin};
 
 /// A 400 about a malformed field at `path`.
 pub(crate) fn invalid(path: &str, why: &str) -> GatewayError {
@@ -31,5 +31,70 @@ pub(crate) fn assistant_part_text(p: &ContentPart, at: &str) -> Result<String, G
             &format!("{at}.type"),
             &format!("assistant content parts of type {other:?} cannot be sent"),
         )),
+    }
+}
+
+/// The URL a translating codec gives an OpenAI-shaped pass-through of `path`: `embeddings`
+/// (the provider's OpenAI-compatible embeddings URL, if it has one) for `/embeddings`, and a
+/// 501 naming the provider and its API for anything else.
+pub(crate) fn openai_endpoint_url(
+    provider: &str,
+    api: &str,
+    path: &str,
+    query: Option<&str>,
+    embeddings: Option<String>,
+) -> Result<String, GatewayError> {
+    let Some(mut url) = embeddings.filter(|_| path == "/embeddings") else {
+        return Err(GatewayError::new(
+            ErrorKind::Unsupported,
+            Origin::Client,
+            format!(
+                "provider {provider} speaks the {api} and cannot serve the OpenAI endpoint /v1{path}"
+            ),
+        ));
+    };
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(q);
+    }
+    Ok(url)
+}
+
+/// A stable id derived from an upstream body, for formats whose answers carry none
+/// (`{prefix}-` and 64-bit FNV-1a in hex).
+pub(crate) fn body_id(prefix: &str, bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{prefix}-{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_endpoints_of_translating_codecs() {
+        let emb = || Some("http://h/v1beta/openai/embeddings".to_owned());
+        assert_eq!(
+            openai_endpoint_url("g", "Gemini API", "/embeddings", Some("a=1"), emb()).unwrap(),
+            "http://h/v1beta/openai/embeddings?a=1"
+        );
+        let e =
+            openai_endpoint_url("g", "Gemini API", "/images/generations", None, emb()).unwrap_err();
+        assert_eq!(e.status(), 501);
+        assert!(e.message().contains("provider g speaks the Gemini API"));
+        assert!(
+            openai_endpoint_url("a", "Anthropic Messages API", "/embeddings", None, None).is_err()
+        );
+    }
+
+    #[test]
+    fn body_ids_are_stable_and_distinct() {
+        assert_eq!(body_id("x", b"abc"), body_id("x", b"abc"));
+        assert_ne!(body_id("x", b"abc"), body_id("x", b"abd"));
+        assert!(body_id("gemini", b"").starts_with("gemini-"));
     }
 }

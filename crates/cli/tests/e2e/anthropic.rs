@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use sluice_testkit::{MockUpstream, anthropic};
 
-use crate::harness::{Resp, Sluice, post_json, sse_data};
+use crate::harness::{Sluice, error_of, post_json, stream_chunks};
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -31,26 +31,6 @@ fn weather_tool() -> Value {
 fn time_tool() -> Value {
     json!({"type": "function", "function": {"name": "get_time",
         "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"]}}})
-}
-
-/// The chunks of an SSE body, without the final `[DONE]`, which must be there.
-fn chunks_of(r: &Resp) -> Vec<Value> {
-    assert_eq!(r.status, 200, "{}", r.text());
-    let events = sse_data(&r.body);
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some("[DONE]"),
-        "{events:?}"
-    );
-    events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
-}
-
-fn error_of(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    r.json()["error"].clone()
 }
 
 #[tokio::test]
@@ -98,7 +78,7 @@ async fn a_stream_has_a_role_chunk_first_and_the_usage_chunk_last() {
         "messages": [{"role": "user", "content": "stream me please"}]});
     let r = post_json(&gw.url(CHAT), &body).await;
     assert_eq!(r.header("content-type"), Some("text/event-stream"));
-    let chunks = chunks_of(&r);
+    let chunks = stream_chunks(&r);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
         .iter()
@@ -122,7 +102,7 @@ async fn a_stream_has_a_role_chunk_first_and_the_usage_chunk_last() {
     // Without include_usage the usage chunk is not relayed.
     let body = json!({"model": "smart", "stream": true,
         "messages": [{"role": "user", "content": "again"}]});
-    let chunks = chunks_of(&post_json(&gw.url(CHAT), &body).await);
+    let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     assert!(chunks.iter().all(|c| c.get("usage").is_none()));
     assert_eq!(
         chunks.last().unwrap()["choices"][0]["finish_reason"],
@@ -208,7 +188,7 @@ async fn streamed_tool_call_fragments_reassemble_into_valid_json() {
             "tool_choice": "required", "messages": [{"role": "user", "content": "go"}]}),
     )
     .await;
-    let chunks = chunks_of(&r);
+    let chunks = stream_chunks(&r);
     let mut calls: Vec<(String, String, String)> = Vec::new();
     for c in &chunks {
         for tc in c["choices"][0]["delta"]["tool_calls"]
@@ -262,7 +242,7 @@ async fn json_schema_answers_come_back_as_content() {
     // Streamed, the answer arrives as content fragments too.
     let mut body = body;
     body["stream"] = json!(true);
-    let chunks = chunks_of(&post_json(&gw.url(CHAT), &body).await);
+    let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     let text: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())

@@ -6,7 +6,7 @@ use http::Method;
 use serde_json::{Value, json};
 use sluice_testkit::{MockUpstream, bedrock};
 
-use crate::harness::{Resp, Sluice, Start, post_json, send, sse_data};
+use crate::harness::{Sluice, Start, error_of, post_json, send, stream_chunks};
 
 const CHAT: &str = "/v1/chat/completions";
 const MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
@@ -48,26 +48,6 @@ fn user(text: &str) -> Value {
 fn weather_tool() -> Value {
     json!({"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
         "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}})
-}
-
-/// The chunks of an SSE body, without the final `[DONE]`, which must be there.
-fn chunks_of(r: &Resp) -> Vec<Value> {
-    assert_eq!(r.status, 200, "{}", r.text());
-    let events = sse_data(&r.body);
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some("[DONE]"),
-        "{events:?}"
-    );
-    events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
-}
-
-fn error_of(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    r.json()["error"].clone()
 }
 
 #[tokio::test]
@@ -164,7 +144,7 @@ async fn streams_are_decoded_from_the_aws_event_stream() {
         "messages": user("stream me please")});
     let r = post_json(&gw.url(CHAT), &body).await;
     assert_eq!(r.header("content-type"), Some("text/event-stream"));
-    let chunks = chunks_of(&r);
+    let chunks = stream_chunks(&r);
     assert_eq!(
         mock.last().unwrap().path,
         CONVERSE.replace("/converse", "/converse-stream")
@@ -224,7 +204,7 @@ async fn tool_calls_round_trip_and_stream_in_fragments() {
             "tool_choice": "required", "messages": user("go")}),
     )
     .await;
-    let chunks = chunks_of(&r);
+    let chunks = stream_chunks(&r);
     let mut args = String::new();
     for c in &chunks {
         for tc in c["choices"][0]["delta"]["tool_calls"]

@@ -6,7 +6,7 @@ use http::Method;
 use serde_json::{Value, json};
 use sluice_testkit::{MockUpstream, cohere};
 
-use crate::harness::{Resp, Sluice, post_json, send, sse_data};
+use crate::harness::{Sluice, error_of, ok_json, post_json, send, stream_chunks};
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -36,31 +36,6 @@ fn weather_tool() -> Value {
 fn time_tool() -> Value {
     json!({"type": "function", "function": {"name": "get_time",
         "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}}})
-}
-
-fn ok_json(r: &Resp) -> Value {
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
-/// The chunks of an SSE body, without the final `[DONE]`, which must be there.
-fn chunks_of(r: &Resp) -> Vec<Value> {
-    assert_eq!(r.status, 200, "{}", r.text());
-    let events = sse_data(&r.body);
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some("[DONE]"),
-        "{events:?}"
-    );
-    events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
-}
-
-fn error_of(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    r.json()["error"].clone()
 }
 
 #[tokio::test]
@@ -110,7 +85,7 @@ async fn a_stream_has_a_role_chunk_first_and_the_usage_chunk_last() {
         "messages": [{"role": "user", "content": "stream me please"}]});
     let r = post_json(&gw.url(CHAT), &body).await;
     assert_eq!(r.header("content-type"), Some("text/event-stream"));
-    let chunks = chunks_of(&r);
+    let chunks = stream_chunks(&r);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
         .iter()
@@ -133,7 +108,7 @@ async fn a_stream_has_a_role_chunk_first_and_the_usage_chunk_last() {
     // Without include_usage the usage chunk is not relayed.
     let body = json!({"model": "command", "stream": true,
         "messages": [{"role": "user", "content": "again"}]});
-    let chunks = chunks_of(&post_json(&gw.url(CHAT), &body).await);
+    let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     assert!(chunks.iter().all(|c| c.get("usage").is_none()));
     assert_eq!(
         chunks.last().unwrap()["choices"][0]["finish_reason"],
@@ -221,7 +196,7 @@ async fn streamed_tool_calls_keep_their_indices() {
     let body = json!({"model": "command", "stream": true, "tool_choice": "required",
         "tools": [weather_tool(), time_tool()],
         "messages": [{"role": "user", "content": "weather and time?"}]});
-    let chunks = chunks_of(&post_json(&gw.url(CHAT), &body).await);
+    let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     let mut args = [String::new(), String::new()];
     let mut names = [String::new(), String::new()];
     for c in &chunks {

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use sluice_testkit::{Behavior, MockUpstream, anthropic, bedrock, cohere, gemini};
 
-use crate::harness::{Resp, Sluice, post_json, sse_data};
+use crate::harness::{Sluice, post_json, stream_chunks};
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -99,21 +99,6 @@ fn weather_tool() -> Value {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
 }
 
-/// The chunks of a successful SSE body (which must end with `[DONE]`).
-fn chunks(r: &Resp) -> Vec<Value> {
-    assert_eq!(r.status, 200, "{}", r.text());
-    let events = sse_data(&r.body);
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some("[DONE]"),
-        "{events:?}"
-    );
-    events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
-}
-
 async fn simple(kind: &Kind) {
     let mock = MockUpstream::start().await;
     let gw = gateway(kind, &mock);
@@ -151,7 +136,7 @@ async fn stream(kind: &Kind) {
     let mock = MockUpstream::start().await;
     let gw = gateway(kind, &mock);
     let body = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}, "messages": user("stream this")});
-    let chunks = chunks(&post_json(&gw.url(CHAT), &body).await);
+    let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     assert_eq!(
         chunks[0]["choices"][0]["delta"]["role"], "assistant",
         "role chunk first"
@@ -205,7 +190,7 @@ async fn stream_tools(kind: &Kind) {
     let mock = MockUpstream::start().await;
     let gw = gateway(kind, &mock);
     let body = json!({"model": "m", "stream": true, "messages": user("weather?"), "tools": weather_tool()});
-    let chunks = chunks(&post_json(&gw.url(CHAT), &body).await);
+    let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     let mut name = String::new();
     let mut args = String::new();
     for c in &chunks {

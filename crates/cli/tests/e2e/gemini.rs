@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use sluice_testkit::{MockUpstream, gemini};
 
-use crate::harness::{Resp, Sluice, post_json, sse_data};
+use crate::harness::{Sluice, error_of, ok_json, post_json, stream_chunks};
 
 const CHAT: &str = "/v1/chat/completions";
 const GENERATE: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
@@ -39,31 +39,6 @@ fn weather_tool() -> Value {
 fn time_tool() -> Value {
     json!({"type": "function", "function": {"name": "get_time",
         "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}}})
-}
-
-fn ok_json(r: &Resp) -> Value {
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
-/// The chunks of an SSE body, without the final `[DONE]`, which must be there.
-fn chunks_of(r: &Resp) -> Vec<Value> {
-    assert_eq!(r.status, 200, "{}", r.text());
-    let events = sse_data(&r.body);
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some("[DONE]"),
-        "{events:?}"
-    );
-    events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
-}
-
-fn error_of(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    r.json()["error"].clone()
 }
 
 #[tokio::test]
@@ -109,7 +84,7 @@ async fn a_stream_starts_with_the_role_and_ends_with_usage_when_asked() {
     let gw = gateway(&mock);
     let body = json!({"model": "flash", "stream": true, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "one two three"}]});
-    let chunks = chunks_of(&post_json(&gw.url(CHAT), &body).await);
+    let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     assert_eq!(mock.last().unwrap().path, STREAM);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let id = chunks[0]["id"].as_str().unwrap();
@@ -132,7 +107,7 @@ async fn a_stream_starts_with_the_role_and_ends_with_usage_when_asked() {
     // Without `include_usage` the usage chunk is not relayed.
     let mut body = body;
     body.as_object_mut().unwrap().remove("stream_options");
-    let chunks = chunks_of(&post_json(&gw.url(CHAT), &body).await);
+    let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     assert!(
         chunks
             .iter()
@@ -200,7 +175,7 @@ async fn tools_become_function_declarations_and_calls_come_back() {
 async fn streamed_tool_calls_arrive_whole_with_indices() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
-    let chunks = chunks_of(
+    let chunks = stream_chunks(
         &post_json(
             &gw.url(CHAT),
             &json!({"model": "flash", "stream": true, "tools": [weather_tool(), time_tool()],

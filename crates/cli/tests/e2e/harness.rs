@@ -309,3 +309,30 @@ models:
 "#
     )
 }
+
+/// The chunks of a successful SSE chat body, which must end with `[DONE]` (not included).
+pub fn stream_chunks(r: &Resp) -> Vec<serde_json::Value> {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let events = sse_data(&r.body);
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
+
+/// The `error` object of a response that must have `status`.
+pub fn error_of(r: &Resp, status: u16) -> serde_json::Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    r.json()["error"].clone()
+}
+
+/// The JSON body of a response that must be a 200.
+pub fn ok_json(r: &Resp) -> serde_json::Value {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}

@@ -23,7 +23,7 @@ pub mod wire;
 use bytes::Bytes;
 use http::StatusCode;
 use sluice_config::ProviderConfig;
-use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::{Codec, DecodeCx, SseEvent, Target, UpstreamRequest};
 
@@ -90,18 +90,16 @@ impl Codec for AnthropicCodec {
     fn forward_url(
         &self,
         path: &str,
-        _query: Option<&str>,
+        query: Option<&str>,
         _model: Option<&str>,
     ) -> Result<String, GatewayError> {
-        Err(GatewayError::new(
-            ErrorKind::Unsupported,
-            Origin::Client,
-            format!(
-                "provider {} speaks the Anthropic Messages API and cannot serve the OpenAI \
-                 endpoint /v1{path}",
-                self.name
-            ),
-        ))
+        crate::translate::openai_endpoint_url(
+            &self.name,
+            "Anthropic Messages API",
+            path,
+            query,
+            None,
+        )
     }
 }
 

@@ -28,7 +28,7 @@ pub mod wire;
 use bytes::Bytes;
 use http::StatusCode;
 use sluice_config::ProviderConfig;
-use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::codec::Framing;
 use crate::{Codec, DecodeCx, SseEvent, Target, UpstreamRequest};
@@ -133,18 +133,16 @@ impl Codec for BedrockCodec {
     fn forward_url(
         &self,
         path: &str,
-        _query: Option<&str>,
+        query: Option<&str>,
         _model: Option<&str>,
     ) -> Result<String, GatewayError> {
-        Err(GatewayError::new(
-            ErrorKind::Unsupported,
-            Origin::Client,
-            format!(
-                "provider {} speaks the AWS Bedrock Converse API and cannot serve the OpenAI \
-                 endpoint /v1{path}",
-                self.name
-            ),
-        ))
+        crate::translate::openai_endpoint_url(
+            &self.name,
+            "AWS Bedrock Converse API",
+            path,
+            query,
+            None,
+        )
     }
 }
 

@@ -33,16 +33,6 @@ pub(super) fn not_our_protocol(what: &str, body: &[u8], e: &serde_json::Error) -
     )
 }
 
-/// 64-bit FNV-1a, for ids derived from bodies when the request id is missing.
-pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// The request id of a response head, if it has one.
 pub(super) fn request_id(headers: &HeaderMap) -> Option<String> {
     headers
@@ -93,7 +83,7 @@ pub(super) fn to_usage(u: &TokenUsage) -> Usage {
 pub(super) fn decode(body: &Bytes, headers: &HeaderMap) -> Result<ChatResponse, GatewayError> {
     let resp: ConverseResponse = serde_json::from_slice(body)
         .map_err(|e| not_our_protocol("Converse response", body, &e))?;
-    let id = request_id(headers).unwrap_or_else(|| format!("bedrock-{:016x}", fnv1a(body)));
+    let id = request_id(headers).unwrap_or_else(|| crate::translate::body_id("bedrock", body));
     Ok(to_chat_response(resp, id))
 }
 

@@ -17,7 +17,7 @@ use sluice_types::{
 };
 
 use super::error::stream_exception;
-use super::response::{finish_reason, fnv1a, is_json_tool, not_our_protocol, to_usage};
+use super::response::{finish_reason, is_json_tool, not_our_protocol, to_usage};
 use super::wire::{ContentBlockDelta, ContentBlockStart, MessageStop, Metadata};
 use crate::SseEvent;
 
@@ -76,7 +76,7 @@ impl StreamState {
         let name = ev.event.as_deref().unwrap_or_default();
         let data = ev.data.trim();
         if self.id.is_empty() {
-            self.id = format!("bedrock-{:016x}", fnv1a(data.as_bytes()));
+            self.id = crate::translate::body_id("bedrock", data.as_bytes());
         }
         let delta = match name {
             "messageStart" => Delta {

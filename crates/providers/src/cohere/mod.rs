@@ -24,7 +24,7 @@ pub mod wire;
 use bytes::Bytes;
 use http::StatusCode;
 use sluice_config::ProviderConfig;
-use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::{Codec, DecodeCx, SseEvent, Target, UpstreamRequest};
 
@@ -91,33 +91,14 @@ impl Codec for CohereCodec {
         query: Option<&str>,
         _model: Option<&str>,
     ) -> Result<String, GatewayError> {
-        if path != "/embeddings" {
-            return Err(GatewayError::new(
-                ErrorKind::Unsupported,
-                Origin::Client,
-                format!(
-                    "provider {} (cohere) does not serve the OpenAI endpoint /v1{path}",
-                    self.name
-                ),
-            ));
-        }
-        let mut url = format!("{}/compatibility/v1/embeddings", self.base_url);
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
-            url.push('?');
-            url.push_str(q);
-        }
-        Ok(url)
+        crate::translate::openai_endpoint_url(
+            &self.name,
+            "Cohere v2 API",
+            path,
+            query,
+            Some(format!("{}/compatibility/v1/embeddings", self.base_url)),
+        )
     }
-}
-
-/// 64-bit FNV-1a: a stable hash for ids derived from bodies.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ impl StreamState {
             // from its first event, never a placeholder.
             self.id = match &event {
                 StreamEvent::MessageStart { id: Some(id) } if !id.is_empty() => id.clone(),
-                _ => format!("cohere-{:016x}", super::fnv1a(data.as_bytes())),
+                _ => crate::translate::body_id("cohere", data.as_bytes()),
             };
             self.started = true;
             out.push(self.chunk(

@@ -38,7 +38,7 @@ mod wire;
 use bytes::Bytes;
 use http::StatusCode;
 use sluice_config::ProviderConfig;
-use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
+use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::{Codec, DecodeCx, SseEvent, Target, UpstreamRequest};
 
@@ -112,40 +112,21 @@ impl Codec for GeminiCodec {
         query: Option<&str>,
         _model: Option<&str>,
     ) -> Result<String, GatewayError> {
-        if path != "/embeddings" {
-            return Err(GatewayError::new(
-                ErrorKind::Unsupported,
-                Origin::Client,
-                format!(
-                    "provider {} (gemini) does not serve the OpenAI endpoint /v1{path}",
-                    self.provider
-                ),
-            ));
-        }
-        let mut url = format!("{}/v1beta/openai/embeddings", self.base_url);
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
-            url.push('?');
-            url.push_str(q);
-        }
-        Ok(url)
+        crate::translate::openai_endpoint_url(
+            &self.provider,
+            "Gemini API",
+            path,
+            query,
+            Some(format!("{}/v1beta/openai/embeddings", self.base_url)),
+        )
     }
-}
-
-/// 64-bit FNV-1a: a stable hash for ids derived from bodies.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 /// The response id: the upstream's, or one derived from the body it came in.
 fn response_id(upstream: Option<String>, body: &[u8]) -> String {
     match upstream.filter(|id| !id.is_empty()) {
         Some(id) => id,
-        None => format!("gemini-{:016x}", fnv1a(body)),
+        None => crate::translate::body_id("gemini", body),
     }
 }
 
