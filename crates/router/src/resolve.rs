@@ -206,6 +206,11 @@ impl Router {
         ))
     }
 
+    /// Whether any routing rule is configured (so callers can skip gathering request facts).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
     /// The routing rule that fires for a request, if any: its name and the model it picks.
     pub fn rule_for(&self, facts: &crate::RequestFacts<'_>) -> Option<(&str, &str)> {
         crate::rules::first_match(&self.rules, facts).map(|r| (r.name.as_str(), r.then.as_str()))

@@ -171,7 +171,8 @@ async fn respond(
         .and_then(|v| v.to_str().ok())
         .or(req.user.as_deref());
     let tags = facts::tags(headers)?;
-    let (model, rule) = facts::apply_rules(&gw.router, req, headers, &tags);
+    let prompt_tokens = req.estimated_prompt_tokens();
+    let (model, rule) = facts::apply_rules(&gw.router, req, prompt_tokens, headers, &tags);
     let route = gw
         .router
         .route(&model, user.or_else(|| presented_key(headers)))?;
@@ -195,7 +196,7 @@ async fn respond(
         .max_completion_tokens
         .or(req.max_tokens)
         .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
-    call.estimated_tokens = req.estimated_prompt_tokens() + output_limit;
+    call.estimated_tokens = prompt_tokens + output_limit;
     let (mut resp, target, attempts) = if req.is_stream() {
         let hold = group.retry.stream_hold;
         let out = gw.router.run(group, &Stream { req, hold }, &call).await?;

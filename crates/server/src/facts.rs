@@ -19,12 +19,17 @@ pub fn tags(headers: &HeaderMap) -> Result<Map<String, Value>, GatewayError> {
 }
 
 /// The model a chat request goes to after routing rules, and the rule that fired.
+/// `prompt_tokens` is the request's estimate, computed once by the caller.
 pub fn apply_rules(
     router: &sluice_router::Router,
     req: &ChatRequest,
+    prompt_tokens: u64,
     headers: &HeaderMap,
     tags: &Map<String, Value>,
 ) -> (String, Option<String>) {
+    if !router.has_rules() {
+        return (req.model.clone(), None);
+    }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let tag = |name: &str| tags.get(name).and_then(Value::as_str);
     let facts = sluice_router::RequestFacts {
@@ -32,7 +37,7 @@ pub fn apply_rules(
         stream: req.is_stream(),
         has_images: req.has_images(),
         has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
-        prompt_tokens: req.estimated_prompt_tokens(),
+        prompt_tokens,
         header: &header,
         tag: &tag,
     };
