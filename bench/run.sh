@@ -129,6 +129,9 @@ done
 
 SLUICE_PORT=$(free_port)
 cat >"$WORK/sluice.yaml" <<EOF
+# A fresh request log per run, so earlier runs' rows do not weigh on this one.
+store: sqlite://$WORK/sluice.db
+logging: { journal: "$WORK/journal" }
 providers:
   mock: { kind: openai-compatible, base_url: "http://$MOCK_ADDR/v1", api_key: "sk-bench" }
   flaky: { kind: openai-compatible, base_url: "http://$FLAKY_ADDR/v1", api_key: "sk-bench" }
