@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 /// What an endpoint answers, before behaviours and pacing are applied.
 pub(crate) enum Reply {
@@ -189,6 +189,35 @@ pub(crate) fn max_tokens(req: &Value) -> Option<usize> {
         .and_then(Value::as_u64)
         .or_else(|| req.get("max_tokens").and_then(Value::as_u64))
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// An input satisfying a schema's required properties (all of them if none are required):
+/// strings are `"Paris"`, enums their first value.
+pub(crate) fn schema_example(schema: &Value) -> Value {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return json!({});
+    };
+    let names: Vec<&str> = match schema.get("required").and_then(Value::as_array) {
+        Some(req) => req.iter().filter_map(Value::as_str).collect(),
+        None => props.keys().map(String::as_str).collect(),
+    };
+    let mut out = Map::new();
+    for name in names {
+        let prop = props.get(name).unwrap_or(&Value::Null);
+        let value = if let Some(first) = prop.get("enum").and_then(|e| e.get(0)) {
+            first.clone()
+        } else {
+            match prop.get("type").and_then(Value::as_str) {
+                Some("number" | "integer") => json!(1),
+                Some("boolean") => json!(true),
+                Some("array") => json!([]),
+                Some("object") => schema_example(prop),
+                _ => json!("Paris"),
+            }
+        };
+        out.insert(name.to_owned(), value);
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]

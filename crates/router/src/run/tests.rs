@@ -12,11 +12,14 @@ use sluice_types::{ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 use super::Attempt;
 use crate::{ModelGroup, Router, TargetSlot};
 
-/// A provider that fails its first `fail` calls with `kind`, then answers.
+/// A provider that fails its first `fail` calls with `kind`, then answers, each call after
+/// `delay` (tokio time, so tests can pause it).
 struct Flaky {
     fail: u32,
     kind: ErrorKind,
+    delay: Duration,
     calls: AtomicU32,
+    finished: AtomicU32,
 }
 
 impl Provider for Flaky {
@@ -28,6 +31,8 @@ impl Provider for Flaky {
     ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
         Box::pin(async move {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            self.finished.fetch_add(1, Ordering::SeqCst);
             if n < self.fail {
                 return Err(GatewayError::new(
                     self.kind,
@@ -95,7 +100,9 @@ fn flaky(fail: u32, kind: ErrorKind) -> Arc<Flaky> {
     Arc::new(Flaky {
         fail,
         kind,
+        delay: Duration::ZERO,
         calls: AtomicU32::new(0),
+        finished: AtomicU32::new(0),
     })
 }
 
@@ -407,61 +414,23 @@ async fn an_open_circuit_skips_the_target_until_the_cooldown_ends() {
     );
 }
 
-/// A provider that answers after a fixed delay (tokio time, so tests can pause it).
-struct Slow {
-    delay: Duration,
-    calls: AtomicU32,
-    finished: AtomicU32,
-}
-
-impl Provider for Slow {
-    fn chat<'a>(
-        &'a self,
-        _: &'a ChatRequest,
-        t: &'a Target,
-        _: &'a CallCx,
-    ) -> BoxFuture<'a, Result<ChatResponse, GatewayError>> {
-        Box::pin(async move {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(self.delay).await;
-            self.finished.fetch_add(1, Ordering::SeqCst);
-            Ok(ChatResponse {
-                model: t.model.to_string(),
-                ..Default::default()
-            })
-        })
-    }
-    fn chat_stream<'a>(
-        &'a self,
-        _: &'a ChatRequest,
-        _: &'a Target,
-        _: &'a CallCx,
-    ) -> BoxFuture<'a, Result<ChunkStream, GatewayError>> {
-        Box::pin(async { Err(GatewayError::internal("unused")) })
-    }
-    fn forward<'a>(
-        &'a self,
-        _: ForwardRequest,
-        _: &'a CallCx,
-    ) -> BoxFuture<'a, Result<http::Response<UpstreamBody>, GatewayError>> {
-        Box::pin(async { Err(GatewayError::internal("unused")) })
-    }
+/// A provider that always answers, after `delay`.
+fn answering_after(delay: Duration) -> Arc<Flaky> {
+    Arc::new(Flaky {
+        fail: 0,
+        kind: ErrorKind::UpstreamConnect,
+        delay,
+        calls: AtomicU32::new(0),
+        finished: AtomicU32::new(0),
+    })
 }
 
 #[tokio::test(start_paused = true)]
 async fn hedging_wins_on_the_fast_target_and_cancels_the_slow_one() {
-    let slow = Arc::new(Slow {
-        delay: Duration::from_secs(10),
-        calls: AtomicU32::new(0),
-        finished: AtomicU32::new(0),
-    });
-    let fast = Arc::new(Slow {
-        delay: Duration::from_millis(100),
-        calls: AtomicU32::new(0),
-        finished: AtomicU32::new(0),
-    });
+    let slow = answering_after(Duration::from_secs(10));
+    let fast = answering_after(Duration::from_millis(100));
     let d = Duration::from_secs(60);
-    let mk = |model: &str, p: Arc<Slow>| {
+    let mk = |model: &str, p: Arc<Flaky>| {
         TargetSlot::new(
             Target {
                 provider: "p".into(),

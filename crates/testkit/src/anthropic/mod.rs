@@ -193,38 +193,9 @@ fn tool_calls(req: &Map<String, Value>, answers_tools: bool, n: u64) -> Vec<Bloc
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            input: input_for(t.get("input_schema").unwrap_or(&Value::Null)),
+            input: crate::wire::schema_example(t.get("input_schema").unwrap_or(&Value::Null)),
         })
         .collect()
-}
-
-/// An input object satisfying a schema's required properties (all properties if none are
-/// required): strings are `"Paris"`, enums their first value.
-fn input_for(schema: &Value) -> Value {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return json!({});
-    };
-    let names: Vec<&str> = match schema.get("required").and_then(Value::as_array) {
-        Some(req) => req.iter().filter_map(Value::as_str).collect(),
-        None => props.keys().map(String::as_str).collect(),
-    };
-    let mut out = Map::new();
-    for name in names {
-        let prop = props.get(name).unwrap_or(&Value::Null);
-        let value = if let Some(first) = prop.get("enum").and_then(|e| e.get(0)) {
-            first.clone()
-        } else {
-            match prop.get("type").and_then(Value::as_str) {
-                Some("number" | "integer") => json!(1),
-                Some("boolean") => json!(true),
-                Some("array") => json!([]),
-                Some("object") => input_for(prop),
-                _ => json!("Paris"),
-            }
-        };
-        out.insert(name.to_owned(), value);
-    }
-    Value::Object(out)
 }
 
 fn block_json(b: &Block, complete: bool) -> Value {

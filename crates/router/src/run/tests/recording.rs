@@ -70,15 +70,7 @@ impl Recorder for Recorded {
     }
 }
 
-fn slow(delay: Duration) -> Arc<Slow> {
-    Arc::new(Slow {
-        delay,
-        calls: AtomicU32::new(0),
-        finished: AtomicU32::new(0),
-    })
-}
-
-fn slow_slot(model: &str, p: Arc<Slow>) -> TargetSlot {
+fn slow_slot(model: &str, p: Arc<Flaky>) -> TargetSlot {
     let d = Duration::from_secs(60);
     let timeouts = Timeouts {
         connect: d,
@@ -106,8 +98,8 @@ async fn a_hedge_counts_once_and_its_loser_as_cancelled() {
         "m".into(),
         Strategy::Ordered,
         vec![
-            slow_slot("slow", slow(Duration::from_secs(10))),
-            slow_slot("fast", slow(Duration::from_millis(100))),
+            slow_slot("slow", answering_after(Duration::from_secs(10))),
+            slow_slot("fast", answering_after(Duration::from_millis(100))),
         ],
         vec![],
         RetryConfig::default(),
