@@ -362,34 +362,17 @@ fn calls(req: &Map<String, Value>, messages: &[Value], prompt: &str, n: u64) -> 
         .collect()
 }
 
-/// A value satisfying a schema's required properties (all properties when none are
-/// required): strings are `"Paris"`, enums their first value; a schema with no properties
-/// gives `{"echo": prompt}`.
+/// A value satisfying a schema's required properties (see `schema_example`); a schema with
+/// no properties gives `{"echo": prompt}`.
 fn json_for(schema: &Value, prompt: &str) -> Value {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+    if schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_none()
+    {
         return json!({"echo": prompt});
-    };
-    let names: Vec<&str> = match schema.get("required").and_then(Value::as_array) {
-        Some(req) => req.iter().filter_map(Value::as_str).collect(),
-        None => props.keys().map(String::as_str).collect(),
-    };
-    let mut out = Map::new();
-    for name in names {
-        let prop = props.get(name).unwrap_or(&Value::Null);
-        let value = if let Some(first) = prop.get("enum").and_then(|e| e.get(0)) {
-            first.clone()
-        } else {
-            match prop.get("type").and_then(Value::as_str) {
-                Some("number" | "integer") => json!(1),
-                Some("boolean") => json!(true),
-                Some("array") => json!([]),
-                Some("object") => json_for(prop, prompt),
-                _ => json!("Paris"),
-            }
-        };
-        out.insert(name.to_owned(), value);
     }
-    Value::Object(out)
+    crate::wire::schema_example(schema)
 }
 
 /// The text cut at the first stop sequence it contains, else at `max_tokens` words, with the
