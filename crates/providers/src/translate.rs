@@ -71,6 +71,48 @@ pub(crate) fn body_id(prefix: &str, bytes: &[u8]) -> String {
     format!("{prefix}-{h:016x}")
 }
 
+/// `stop` (a string or an array of strings) as a list of stop sequences.
+pub(crate) fn stop_sequences(stop: Option<&Value>) -> Result<Option<Vec<String>>, GatewayError> {
+    let seqs = match stop {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(&format!("stop[{i}]"), "must be a string"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(invalid("stop", "must be a string or an array of strings")),
+    };
+    Ok((!seqs.is_empty()).then_some(seqs))
+}
+
+/// A tool call's `arguments` (JSON text; empty means `{}`) as the object providers take as
+/// input; `at` is the call's path (`messages[i].tool_calls[k]`).
+pub(crate) fn tool_input(arguments: &str, at: &str) -> Result<Value, GatewayError> {
+    let args = arguments.trim();
+    let input: Value = if args.is_empty() {
+        Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_str(args).map_err(|e| {
+            invalid(
+                &format!("{at}.function.arguments"),
+                &format!("is not valid JSON ({e})"),
+            )
+        })?
+    };
+    if !input.is_object() {
+        return Err(invalid(
+            &format!("{at}.function.arguments"),
+            "must be a JSON object",
+        ));
+    }
+    Ok(input)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,23 +289,7 @@ fn assistant_blocks(m: &Message, at: &str) -> Result<Vec<ContentBlock>, GatewayE
     }
     for (k, call) in m.tool_calls.iter().flatten().enumerate() {
         let at = format!("{at}.tool_calls[{k}]");
-        let args = call.function.arguments.trim();
-        let input: Value = if args.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(args).map_err(|e| {
-                invalid(
-                    &format!("{at}.function.arguments"),
-                    &format!("is not valid JSON ({e})"),
-                )
-            })?
-        };
-        if !input.is_object() {
-            return Err(invalid(
-                &format!("{at}.function.arguments"),
-                "must be a JSON object",
-            ));
-        }
+        let input = crate::translate::tool_input(&call.function.arguments, &at)?;
         blocks.push(ContentBlock::ToolUse {
             id: call.id.clone(),
             name: call.function.name.clone(),

@@ -211,24 +211,7 @@ pub(crate) fn refuse_unsupported(
     Ok(())
 }
 
-/// `stop` (a string or an array of strings) as `stop_sequences`.
-pub(crate) fn stop_sequences(stop: Option<&Value>) -> Result<Option<Vec<String>>, GatewayError> {
-    let seqs = match stop {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(&format!("stop[{i}]"), "must be a string"))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(invalid("stop", "must be a string or an array of strings")),
-    };
-    Ok((!seqs.is_empty()).then_some(seqs))
-}
+pub(crate) use crate::translate::stop_sequences;
 
 /// The forced tool that carries a `response_format` answer, if the client asked for JSON.
 /// Shared with Bedrock, which forces the same tool through Converse's `toolChoice`.

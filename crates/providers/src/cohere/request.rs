@@ -156,24 +156,7 @@ fn refuse_unsupported(cx: &Cx<'_>, req: &ChatRequest) -> Result<(), GatewayError
     Ok(())
 }
 
-/// `stop` (a string or an array of strings) as `stop_sequences`.
-fn stop_sequences(stop: Option<&Value>) -> Result<Option<Vec<String>>, GatewayError> {
-    let seqs = match stop {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(&format!("stop[{i}]"), "must be a string"))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(invalid("stop", "must be a string or an array of strings")),
-    };
-    Ok((!seqs.is_empty()).then_some(seqs))
-}
+use crate::translate::stop_sequences;
 
 type Tools = (Option<Vec<ToolDef>>, Option<String>, Option<bool>);
 
