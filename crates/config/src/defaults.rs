@@ -81,6 +81,8 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
         routing: Vec::new(),
         logging: Default::default(),
         cache: Default::default(),
+        limits: Default::default(),
+        pricing: Default::default(),
     }
 }
 
@@ -119,6 +121,8 @@ fn demo_model() -> ModelConfig {
         circuit: Default::default(),
         hedge: None,
         cache: None,
+        rpm: None,
+        tpm: None,
     }
 }
 

@@ -25,6 +25,49 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Where the response cache keeps its entries.
     pub cache: CacheStoreConfig,
+    /// How rate limits and budgets behave.
+    pub limits: LimitsConfig,
+    /// Prices beyond (and over) the built-in catalogue.
+    pub pricing: PricingConfig,
+}
+
+/// `limits:` section: rate limits and budgets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsConfig {
+    /// What happens when Redis (shared limits) cannot be reached. Default fail-open.
+    pub on_redis_error: OnRedisError,
+    /// Output tokens assumed when a request sets no `max_tokens`, for token limits and
+    /// budget reservations. Default 4,096.
+    pub default_max_tokens: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            on_redis_error: OnRedisError::FailOpen,
+            default_max_tokens: 4096,
+        }
+    }
+}
+
+/// `limits.on_redis_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedisError {
+    /// Admit the request uncounted (limits hold per replica again once Redis is back).
+    FailOpen,
+    /// Refuse the request with 503.
+    FailClosed,
+}
+
+/// `pricing:` section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PricingConfig {
+    /// A price file in LiteLLM's `model_prices_and_context_window.json` format, merged over
+    /// the built-in catalogue.
+    pub file: Option<std::path::PathBuf>,
+    /// Prices by `provider/model` (a provider name of this config, or a vendor name of the
+    /// catalogue), over everything else.
+    pub models: Vec<(String, sluice_pricing::Price)>,
 }
 
 /// `logging:` section: the request log.
@@ -431,6 +474,10 @@ pub struct ModelConfig {
     pub hedge: Option<HedgeAfter>,
     /// Response cache.
     pub cache: Option<CacheConfig>,
+    /// Requests per minute across every caller of this model.
+    pub rpm: Option<u64>,
+    /// Tokens per minute across every caller of this model.
+    pub tpm: Option<u64>,
 }
 
 /// Default `server.listen`.

@@ -6,6 +6,7 @@
 
 mod cache;
 mod ctx;
+mod limits;
 mod logging;
 mod models;
 mod providers;
@@ -28,6 +29,8 @@ const FIELDS: &[&str] = &[
     "routing",
     "logging",
     "cache",
+    "limits",
+    "pricing",
 ];
 /// Top-level sections of later features.
 const FUTURE: &[(&str, &str)] = &[
@@ -67,6 +70,8 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         routing: Vec::new(),
         logging: LoggingConfig::default(),
         cache: Default::default(),
+        limits: Default::default(),
+        pricing: Default::default(),
     };
     let Some(map) = ctx.object(root, FIELDS, FUTURE) else {
         return config;
@@ -104,6 +109,14 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         Some(logging::logging(ctx, value))
     }) {
         config.logging = logging;
+    }
+    if let Some(limits) = ctx.field(map, "limits", |ctx, value| Some(limits::limits(ctx, value))) {
+        config.limits = limits;
+    }
+    if let Some(pricing) = ctx.field(map, "pricing", |ctx, value| {
+        Some(limits::pricing(ctx, value))
+    }) {
+        config.pricing = pricing;
     }
     let redis = config.redis.is_some();
     config.cache = ctx
@@ -207,7 +220,7 @@ mod tests {
         assert_eq!(
             errors("modles: []\nmcp: {}\nstore: mysql://u:pw@h/db\nredis: 127.0.0.1:6379\n"),
             [
-                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging, cache; did you mean "models"?"#,
+                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging, cache, limits, pricing; did you mean "models"?"#,
                 "mcp: the mcp section is not supported by this build yet",
                 r#"store: expected a store URL starting with sqlite://, postgres://, postgresql://, got "mysql://…""#,
                 "redis: expected a Redis URL starting with redis://, rediss://, got a value with no scheme",

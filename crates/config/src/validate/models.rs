@@ -21,6 +21,8 @@ const FIELDS: &[&str] = &[
     "hedge",
     "split",
     "cache",
+    "rpm",
+    "tpm",
 ];
 const UNSUPPORTED: &[(&str, &str)] = &[(
     "guardrails",
@@ -102,6 +104,12 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
     let circuit = ctx.field(map, "circuit", circuit).unwrap_or_default();
     let hedge = ctx.field(map, "hedge", hedge);
     let cache = ctx.field(map, "cache", |ctx, value| cache(ctx, value, names));
+    let rpm = ctx
+        .field(map, "rpm", |ctx, v| ctx.whole(v, 1))
+        .map(u64::from);
+    let tpm = ctx
+        .field(map, "tpm", |ctx, v| ctx.whole(v, 1))
+        .map(u64::from);
     Some(ModelConfig {
         name: name?,
         strategy,
@@ -113,6 +121,8 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
         circuit,
         hedge,
         cache,
+        rpm,
+        tpm,
     })
 }
 
