@@ -1,5 +1,5 @@
-//! Sluice's store: the request log (and, as tenancy lands, keys, teams and spend) in SQLite
-//! or Postgres.
+//! Sluice's store: the request log, the spend ledger and the tenancy documents (keys, teams,
+//! users, orgs) in SQLite or Postgres.
 //!
 //! [`Store`] wraps one sqlx pool of either backend. Both backends carry the same schema,
 //! written once per dialect under `migrations/sqlite/` and `migrations/postgres/` and applied
@@ -19,10 +19,18 @@
 //! inserts are idempotent (`ON CONFLICT DO NOTHING` on the id and arrival time), so a replay
 //! after an ambiguous failure never duplicates. A record is only lost if the process dies
 //! while it sits in memory: at most one batch interval of records.
+//!
+//! Spend is summed per UTC hour as records are written (`spend_hourly`, in the insert's own
+//! transaction and only for rows actually inserted), so spend reports never scan the log and
+//! outlive its retention. Tenancy documents are JSON rows the gateway caches in memory; a
+//! change counter kept by triggers gives replicas a fingerprint that no committed write can
+//! leave unchanged.
 
 mod journal;
 mod logs;
 mod record;
+mod spend;
+mod tenants;
 mod writer;
 
 use std::str::FromStr;
@@ -39,6 +47,8 @@ use sqlx::sqlite::{
 pub use journal::Journal;
 pub use logs::{LogQuery, StatusFilter};
 pub use record::{Api, AttemptRecord, LogRecord, UsageSource};
+pub use spend::{SpendDim, SpendQuery, SpendRow};
+pub use tenants::{TenantRow, TenantsFingerprint};
 pub use writer::{LogSink, LogStats, LogWriter, RecordStore, WriterConfig, spawn_pruner};
 
 /// How long a request for a pooled connection may wait.
@@ -91,6 +101,12 @@ impl StoreError {
             StoreError::Db(sqlx::Error::Encode(_) | sqlx::Error::ColumnDecode { .. }) => true,
             _ => false,
         }
+    }
+
+    /// Whether a value that must be unique is taken by another row: a tenant's `key_hash`
+    /// already belongs to a different id.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
 }
 
@@ -214,17 +230,41 @@ pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
 /// One migration: version, description, SQL.
 type Embed = (i64, &'static str, &'static str);
 
-const SQLITE_MIGRATIONS: &[Embed] = &[(
-    1,
-    "request logs",
-    include_str!("../migrations/sqlite/0001_request_logs.sql"),
-)];
+const SQLITE_MIGRATIONS: &[Embed] = &[
+    (
+        1,
+        "request logs",
+        include_str!("../migrations/sqlite/0001_request_logs.sql"),
+    ),
+    (
+        2,
+        "tenancy",
+        include_str!("../migrations/sqlite/0002_tenancy.sql"),
+    ),
+    (
+        3,
+        "spend",
+        include_str!("../migrations/sqlite/0003_spend.sql"),
+    ),
+];
 
-const POSTGRES_MIGRATIONS: &[Embed] = &[(
-    1,
-    "request logs",
-    include_str!("../migrations/postgres/0001_request_logs.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[Embed] = &[
+    (
+        1,
+        "request logs",
+        include_str!("../migrations/postgres/0001_request_logs.sql"),
+    ),
+    (
+        2,
+        "tenancy",
+        include_str!("../migrations/postgres/0002_tenancy.sql"),
+    ),
+    (
+        3,
+        "spend",
+        include_str!("../migrations/postgres/0003_spend.sql"),
+    ),
+];
 
 /// Migrations compiled into the binary.
 #[derive(Debug)]

@@ -1,18 +1,21 @@
-//! Request log statements: batched inserts, filtered newest-first queries with a keyset
-//! cursor, lookup by id, and pruning in small batches.
+//! Request log statements: batched inserts (which also feed the spend ledger), filtered
+//! newest-first queries with a keyset cursor, lookup by id, and pruning in small batches.
+
+use std::collections::HashSet;
 
 use serde_json::Value;
 use sqlx::{QueryBuilder, Row};
 
 use crate::record::{Api, AttemptRecord, LogRecord, UsageSource};
+use crate::spend::{self, ROWS_PER_UPSERT, UPSERT_HEAD, UPSERT_TAIL};
 use crate::{Backend, Store, StoreError, with_pool};
 
-/// Rows per `INSERT` statement: 39 parameters each stays under SQLite's 32,766 limit.
+/// Rows per `INSERT` statement: 40 parameters each stays under SQLite's 32,766 limit.
 const ROWS_PER_INSERT: usize = 400;
 
 /// Every column, in insert order.
 const COLUMNS: &str = "id, received_at, first_byte_at, done_at, api, method, path, key_id, \
-    team_id, user_id, tags, requested_model, resolved_model, variant, rule, provider, \
+    team_id, org_id, user_id, tags, requested_model, resolved_model, variant, rule, provider, \
     upstream_model, attempts, status, error_type, error_code, error_message, stream, ttft_ms, \
     duration_ms, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, \
     reasoning_tokens, usage_source, cost_usd, saved_usd, cache, guardrails, client_ip, \
@@ -96,9 +99,10 @@ impl Default for LogQuery {
 }
 
 impl Store {
-    /// Inserts `records` in one transaction of multi-row statements. A record already stored
-    /// (same id and arrival time, e.g. from a journal replay) is skipped. Returns the number
-    /// of rows inserted.
+    /// Inserts `records` in one transaction of multi-row statements, and adds the ones
+    /// inserted to the spend ledger in the same transaction. A record already stored (same id
+    /// and arrival time, e.g. from a journal replay) is skipped, and so adds no spend.
+    /// Returns the number of rows inserted.
     pub async fn insert_logs(&self, records: &[LogRecord]) -> Result<u64, StoreError> {
         if records.is_empty() {
             return Ok(0);
@@ -108,7 +112,8 @@ impl Store {
             Backend::Sqlite => "",
             Backend::Postgres => "::jsonb",
         };
-        let mut inserted = 0;
+        // The (id, arrival time) of every row inserted.
+        let mut inserted = HashSet::new();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for chunk in clean.chunks(ROWS_PER_INSERT) {
@@ -123,6 +128,7 @@ impl Store {
                         .push_bind(r.path.as_str())
                         .push_bind(r.key.as_deref())
                         .push_bind(r.team.as_deref())
+                        .push_bind(r.org.as_deref())
                         .push_bind(r.user.as_deref())
                         .push_bind(r.tags.as_ref().map(Value::to_string))
                         .push_unseparated(json)
@@ -157,12 +163,36 @@ impl Store {
                         .push_bind(r.request_body.as_deref())
                         .push_bind(r.response_body.as_deref());
                 });
-                q.push(" ON CONFLICT (id, received_at) DO NOTHING");
-                inserted += q.build().execute(&mut *tx).await?.rows_affected();
+                q.push(" ON CONFLICT (id, received_at) DO NOTHING RETURNING id, received_at");
+                for row in q.build().fetch_all(&mut *tx).await? {
+                    inserted.insert((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?));
+                }
+            }
+            let n = inserted.len();
+            // Each inserted row once: a batch may carry the same record twice.
+            let fresh = clean.iter().map(|r| &**r).filter(|r| {
+                inserted.remove(&(r.id.clone(), r.received_at))
+            });
+            let ledger: Vec<_> = spend::ledger(fresh).into_iter().collect();
+            for chunk in ledger.chunks(ROWS_PER_UPSERT) {
+                let mut q = QueryBuilder::new(UPSERT_HEAD);
+                q.push_values(chunk, |mut b, ((dim, bucket, value), s)| {
+                    b.push_bind(*dim)
+                        .push_bind(*bucket)
+                        .push_bind(value.as_str())
+                        .push_bind(s.requests)
+                        .push_bind(s.prompt_tokens)
+                        .push_bind(s.completion_tokens)
+                        .push_bind(s.cached_tokens)
+                        .push_bind(s.cost_nano)
+                        .push_bind(s.saved_nano);
+                });
+                q.push(UPSERT_TAIL);
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
-        });
-        Ok(inserted)
+            Ok(u64::try_from(n).unwrap_or(u64::MAX))
+        })
     }
 
     /// The newest record with request id `id`.
@@ -242,7 +272,8 @@ impl Store {
 
     /// Deletes records received before `older_than` (unix ms) and, with `max_rows`, the
     /// oldest records beyond that count, `batch` rows per statement so no lock is held for
-    /// long. Returns the number of rows deleted.
+    /// long. The spend ledger keeps what the deleted records added. Returns the number of
+    /// rows deleted.
     pub async fn prune_logs(
         &self,
         older_than: Option<i64>,
@@ -337,6 +368,7 @@ macro_rules! decode_row {
             path: row.try_get("path")?,
             key: row.try_get("key_id")?,
             team: row.try_get("team_id")?,
+            org: row.try_get("org_id")?,
             user: row.try_get("user_id")?,
             tags: json(row.try_get("tags")?),
             requested_model: row.try_get("requested_model")?,

@@ -62,6 +62,8 @@ impl Api {
 pub enum UsageSource {
     /// The upstream reported usage.
     Upstream,
+    /// The gateway counted the tokens with its tokenizer (a stream cut before usage arrived).
+    Estimated,
     /// No usage is known (an error, a hang-up before usage arrived, an endpoint without usage).
     #[default]
     None,
@@ -72,6 +74,7 @@ impl UsageSource {
     pub fn name(self) -> &'static str {
         match self {
             UsageSource::Upstream => "upstream",
+            UsageSource::Estimated => "estimated",
             UsageSource::None => "none",
         }
     }
@@ -80,6 +83,7 @@ impl UsageSource {
     pub fn from_name(name: &str) -> UsageSource {
         match name {
             "upstream" => UsageSource::Upstream,
+            "estimated" => UsageSource::Estimated,
             _ => UsageSource::None,
         }
     }
@@ -125,6 +129,8 @@ pub struct LogRecord {
     pub key: Option<String>,
     /// The key's team.
     pub team: Option<String>,
+    /// The team's org.
+    pub org: Option<String>,
     /// The end user (`x-sluice-user`, else the body's `user`).
     pub user: Option<String>,
     /// `x-sluice-tags`, a JSON object.
@@ -230,6 +236,7 @@ impl LogRecord {
                 [
                     &self.key,
                     &self.team,
+                    &self.org,
                     &self.user,
                     &self.requested_model,
                     &self.resolved_model,
@@ -258,6 +265,7 @@ impl LogRecord {
                 [
                     &mut self.key,
                     &mut self.team,
+                    &mut self.org,
                     &mut self.user,
                     &mut self.requested_model,
                     &mut self.resolved_model,
@@ -317,6 +325,19 @@ mod tests {
     }
 
     #[test]
+    fn usage_source_names_round_trip() {
+        for source in [
+            UsageSource::Upstream,
+            UsageSource::Estimated,
+            UsageSource::None,
+        ] {
+            assert_eq!(UsageSource::from_name(source.name()), source);
+            assert_eq!(serde_json::to_value(source).unwrap(), source.name());
+        }
+        assert_eq!(UsageSource::from_name("nope"), UsageSource::None);
+    }
+
+    #[test]
     fn nul_characters_are_replaced() {
         let r = LogRecord {
             id: "a".into(),
@@ -351,7 +372,9 @@ mod tests {
         };
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<LogRecord>(&line).unwrap(), r);
+        // A journal line written before a field existed still parses.
         let sparse: LogRecord = serde_json::from_str(r#"{"id":"x","status":200}"#).unwrap();
         assert_eq!((sparse.id.as_str(), sparse.status), ("x", 200));
+        assert_eq!(sparse.org, None);
     }
 }

@@ -491,7 +491,8 @@ impl Writer {
 }
 
 /// Starts the retention task: every `every`, deletes records older than `retention` and
-/// beyond `max_rows`, in batches of 1,000 rows so no lock is held for long.
+/// beyond `max_rows`, in batches of 1,000 rows so no lock is held for long. The spend
+/// ledger is left alone: spend history outlives the log.
 pub fn spawn_pruner(
     store: Store,
     retention: Option<Duration>,

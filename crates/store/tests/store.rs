@@ -53,6 +53,7 @@ async fn every_field_round_trips(db: &TestDb) {
         path: "/v1/messages".into(),
         key: Some("key_1".into()),
         team: Some("team_1".into()),
+        org: Some("org_1".into()),
         user: Some("u-123".into()),
         tags: Some(json!({"feature": "search", "n": 2})),
         requested_model: Some("auto".into()),

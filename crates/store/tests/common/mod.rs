@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sluice_store::Store;
+use sluice_store::{Backend, Store};
 use sqlx::Connection;
 
 /// A store for one test; its database goes away on drop.
@@ -78,6 +78,23 @@ pub async fn postgres(test: &str) -> Option<TestDb> {
         url,
         cleanup: Some(Cleanup::Postgres { admin, name }),
     })
+}
+
+/// Runs `sql` on the test database over a connection of its own, bypassing the store (to
+/// write what the store's API would not, such as a version of one's choosing).
+pub async fn exec(db: &TestDb, sql: &str) {
+    match db.store.backend() {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
 }
 
 /// `url` pointing at database `name`.

@@ -1,0 +1,392 @@
+//! The spend ledger: requests, tokens and cost per UTC hour and per value of each dimension,
+//! summed as log records are written, so spend reports read a few thousand ledger rows
+//! rather than millions of log rows.
+//!
+//! [`Store::insert_logs`] adds the records it actually inserted to the ledger in the same
+//! transaction: a record that a journal replay brings back a second time is not inserted, so
+//! it adds nothing to the ledger either. Each record counts once under every dimension it has
+//! (key, team, org, user, model, provider, one `name=value` row per tag) and once under
+//! `all`/`*`, the grand total. A batch is summed per `(dimension, hour, value)` in Rust first,
+//! so it costs one upsert row per group, and the groups go in key order, so two replicas
+//! writing the same rows lock them in the same order and cannot deadlock. Each dimension is
+//! summed on its own, so a report groups by one dimension and cannot filter by another. The
+//! ledger outlives the request log: the log pruner never deletes from it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+use sqlx::{QueryBuilder, Row};
+
+use crate::record::LogRecord;
+use crate::{Backend, Store, StoreError, with_pool};
+
+/// One hour in milliseconds.
+const HOUR_MS: i64 = 3_600_000;
+/// The dimension and value every record also counts under: the grand total.
+const TOTAL: (&str, &str) = ("all", "*");
+/// Ledger rows per upsert statement: 9 parameters each.
+pub(crate) const ROWS_PER_UPSERT: usize = 1000;
+/// The upsert's head; rows follow as `VALUES` in this column order.
+pub(crate) const UPSERT_HEAD: &str = "INSERT INTO spend_hourly (dim, bucket, value, requests, \
+    prompt_tokens, completion_tokens, cached_tokens, cost_nano, saved_nano) ";
+/// The upsert's tail: adds to a row that exists.
+pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (dim, bucket, value) DO UPDATE SET \
+    requests = spend_hourly.requests + excluded.requests, \
+    prompt_tokens = spend_hourly.prompt_tokens + excluded.prompt_tokens, \
+    completion_tokens = spend_hourly.completion_tokens + excluded.completion_tokens, \
+    cached_tokens = spend_hourly.cached_tokens + excluded.cached_tokens, \
+    cost_nano = spend_hourly.cost_nano + excluded.cost_nano, \
+    saved_nano = spend_hourly.saved_nano + excluded.saved_nano";
+
+/// A dimension spend is grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpendDim {
+    /// Virtual key id.
+    Key,
+    /// Team id.
+    Team,
+    /// Org id (the team's org).
+    Org,
+    /// End user.
+    User,
+    /// The model group the request resolved to, else the model the client sent.
+    Model,
+    /// The provider that answered.
+    Provider,
+    /// One tag pair, as `name=value` (a non-string value as its JSON text).
+    Tag,
+}
+
+impl SpendDim {
+    /// Every dimension with its name.
+    pub const ALL: [(SpendDim, &'static str); 7] = [
+        (SpendDim::Key, "key"),
+        (SpendDim::Team, "team"),
+        (SpendDim::Org, "org"),
+        (SpendDim::User, "user"),
+        (SpendDim::Model, "model"),
+        (SpendDim::Provider, "provider"),
+        (SpendDim::Tag, "tag"),
+    ];
+
+    /// The name, e.g. `key`, as stored and as `group_by` takes it.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(dim, _)| *dim == self)
+            .map_or("key", |(_, name)| name)
+    }
+
+    /// The dimension named `name`.
+    pub fn parse(name: &str) -> Option<SpendDim> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(dim, _)| *dim)
+    }
+}
+
+/// A spend report: the values of one dimension with their sums over a time range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendQuery {
+    /// The dimension to group by.
+    pub group_by: SpendDim,
+    /// Unix ms: hours that start at or after this count.
+    pub from: i64,
+    /// Unix ms: hours that start before this count.
+    pub to: i64,
+    /// Most rows returned.
+    pub limit: u32,
+}
+
+/// Sums for one group (a dimension value, or one hour of a series).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpendRow {
+    /// The dimension value (`*` for the totals of a series over everything).
+    pub group: String,
+    /// Requests, failed ones and client hang-ups included.
+    pub requests: i64,
+    /// Prompt (input) tokens.
+    pub prompt_tokens: i64,
+    /// Completion (output) tokens.
+    pub completion_tokens: i64,
+    /// Prompt tokens read from the provider's prompt cache.
+    pub cached_tokens: i64,
+    /// Cost in nano-USD (1e-9 USD).
+    pub cost_nano: i64,
+    /// What the response cache saved, in nano-USD.
+    pub saved_nano: i64,
+}
+
+/// The sums of one ledger row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Sums {
+    pub(crate) requests: i64,
+    pub(crate) prompt_tokens: i64,
+    pub(crate) completion_tokens: i64,
+    pub(crate) cached_tokens: i64,
+    pub(crate) cost_nano: i64,
+    pub(crate) saved_nano: i64,
+}
+
+impl Sums {
+    fn of(r: &LogRecord) -> Sums {
+        let tokens = |n: Option<u64>| n.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        Sums {
+            requests: 1,
+            prompt_tokens: tokens(r.prompt_tokens),
+            completion_tokens: tokens(r.completion_tokens),
+            cached_tokens: tokens(r.cached_tokens),
+            cost_nano: nano(r.cost_usd),
+            saved_nano: nano(r.saved_usd),
+        }
+    }
+
+    fn add(&mut self, o: &Sums) {
+        self.requests = self.requests.saturating_add(o.requests);
+        self.prompt_tokens = self.prompt_tokens.saturating_add(o.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(o.completion_tokens);
+        self.cached_tokens = self.cached_tokens.saturating_add(o.cached_tokens);
+        self.cost_nano = self.cost_nano.saturating_add(o.cost_nano);
+        self.saved_nano = self.saved_nano.saturating_add(o.saved_nano);
+    }
+}
+
+/// USD as nano-USD, rounded; unknown (or not a number) is 0.
+fn nano(usd: Option<f64>) -> i64 {
+    // `as` saturates out-of-range values and maps NaN to 0.
+    usd.map_or(0, |usd| (usd * 1e9).round() as i64)
+}
+
+/// A ledger row's key: dimension, hour, value (the table's key order).
+pub(crate) type Group = (&'static str, i64, String);
+
+/// The dimension values `r` counts under, the grand total included.
+fn values(r: &LogRecord) -> Vec<(&'static str, String)> {
+    let mut out = vec![(TOTAL.0, TOTAL.1.to_owned())];
+    let model = r.resolved_model.as_ref().or(r.requested_model.as_ref());
+    for (dim, value) in [
+        (SpendDim::Key, &r.key),
+        (SpendDim::Team, &r.team),
+        (SpendDim::Org, &r.org),
+        (SpendDim::User, &r.user),
+        (SpendDim::Model, &model.cloned()),
+        (SpendDim::Provider, &r.provider),
+    ] {
+        if let Some(value) = value {
+            out.push((dim.name(), value.clone()));
+        }
+    }
+    if let Some(Value::Object(tags)) = &r.tags {
+        for (name, value) in tags {
+            let value = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push((SpendDim::Tag.name(), format!("{name}={value}")));
+        }
+    }
+    out
+}
+
+/// `records` summed into ledger rows, in key order.
+pub(crate) fn ledger<'a>(
+    records: impl IntoIterator<Item = &'a LogRecord>,
+) -> BTreeMap<Group, Sums> {
+    let mut rows: BTreeMap<Group, Sums> = BTreeMap::new();
+    for r in records {
+        let bucket = r.received_at.div_euclid(HOUR_MS) * HOUR_MS;
+        let sums = Sums::of(r);
+        for (dim, value) in values(r) {
+            rows.entry((dim, bucket, value)).or_default().add(&sums);
+        }
+    }
+    rows
+}
+
+/// The sums of a grouped select, named like [`SpendRow`]'s fields.
+const SUMS: &str = "CAST(SUM(requests) AS BIGINT) AS requests, \
+    CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
+    CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
+    CAST(SUM(cached_tokens) AS BIGINT) AS cached_tokens, \
+    CAST(SUM(cost_nano) AS BIGINT) AS cost_nano, \
+    CAST(SUM(saved_nano) AS BIGINT) AS saved_nano";
+
+/// Decodes a row with a `value` column and the columns of [`SUMS`], with `?` on errors.
+macro_rules! spend_row {
+    ($row:expr) => {{
+        let row = &$row;
+        SpendRow {
+            group: row.try_get("value")?,
+            requests: row.try_get("requests")?,
+            prompt_tokens: row.try_get("prompt_tokens")?,
+            completion_tokens: row.try_get("completion_tokens")?,
+            cached_tokens: row.try_get("cached_tokens")?,
+            cost_nano: row.try_get("cost_nano")?,
+            saved_nano: row.try_get("saved_nano")?,
+        }
+    }};
+}
+
+impl Store {
+    /// The values of `q.group_by` with their sums over the hours starting in
+    /// `[q.from, q.to)`, highest cost first, then by value (byte order).
+    pub async fn spend(&self, q: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
+        let by_value = match self.backend() {
+            Backend::Sqlite => "value",
+            Backend::Postgres => "value COLLATE \"C\"",
+        };
+        let rows = with_pool!(self, pool => {
+            let mut b = QueryBuilder::new(format!(
+                "SELECT value, {SUMS} FROM spend_hourly WHERE dim = "
+            ));
+            b.push_bind(q.group_by.name());
+            b.push(" AND bucket >= ").push_bind(q.from);
+            b.push(" AND bucket < ").push_bind(q.to);
+            b.push(format!(
+                " GROUP BY value ORDER BY SUM(cost_nano) DESC, {by_value} LIMIT "
+            ));
+            b.push_bind(i64::from(q.limit));
+            let rows = b.build().fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(spend_row!(row));
+            }
+            out
+        });
+        Ok(rows)
+    }
+
+    /// Total cost in nano-USD per value of `dim` over the hours starting at or after `from`
+    /// (to seed budgets at startup). Values without spend in that time are absent.
+    pub async fn spend_totals(
+        &self,
+        dim: SpendDim,
+        from: i64,
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let totals = with_pool!(self, pool => {
+            let mut b = QueryBuilder::new(
+                "SELECT value, CAST(SUM(cost_nano) AS BIGINT) FROM spend_hourly WHERE dim = ",
+            );
+            b.push_bind(dim.name());
+            b.push(" AND bucket >= ").push_bind(from);
+            b.push(" GROUP BY value");
+            let rows = b.build().fetch_all(pool).await?;
+            let mut out = HashMap::with_capacity(rows.len());
+            for row in rows {
+                out.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+            }
+            out
+        });
+        Ok(totals)
+    }
+
+    /// The hourly sums of one dimension value, or of everything with `None` (group `*`),
+    /// for the hours starting in `[from, to)`, oldest first: `(hour start, sums)`. Hours
+    /// without requests are absent.
+    pub async fn spend_series(
+        &self,
+        dim: Option<(SpendDim, &str)>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, SpendRow)>, StoreError> {
+        let (dim, value) = dim.map_or(TOTAL, |(dim, value)| (dim.name(), value));
+        let series = with_pool!(self, pool => {
+            let mut b = QueryBuilder::new(
+                "SELECT bucket, value, requests, prompt_tokens, completion_tokens, \
+                 cached_tokens, cost_nano, saved_nano FROM spend_hourly WHERE dim = ",
+            );
+            b.push_bind(dim);
+            b.push(" AND value = ").push_bind(value);
+            b.push(" AND bucket >= ").push_bind(from);
+            b.push(" AND bucket < ").push_bind(to);
+            b.push(" ORDER BY bucket");
+            let rows = b.build().fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push((row.try_get::<i64, _>("bucket")?, spend_row!(row)));
+            }
+            out
+        });
+        Ok(series)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dimension_names_round_trip() {
+        for (dim, name) in SpendDim::ALL {
+            assert_eq!(dim.name(), name);
+            assert_eq!(SpendDim::parse(name), Some(dim));
+        }
+        assert_eq!(SpendDim::parse("all"), None);
+        assert_eq!(SpendDim::parse("Key"), None);
+    }
+
+    #[test]
+    fn usd_rounds_to_nano_usd() {
+        assert_eq!(nano(Some(0.00125)), 1_250_000);
+        assert_eq!(nano(Some(1.0)), 1_000_000_000);
+        assert_eq!(nano(Some(0.000_000_000_6)), 1);
+        assert_eq!(nano(Some(0.000_000_000_4)), 0);
+        assert_eq!(nano(None), 0);
+        assert_eq!(nano(Some(f64::NAN)), 0);
+    }
+
+    #[test]
+    fn a_record_counts_under_each_of_its_dimensions_once() {
+        let r = LogRecord {
+            received_at: 2 * HOUR_MS + 59_999,
+            key: Some("k".into()),
+            team: Some("t".into()),
+            org: Some("o".into()),
+            requested_model: Some("auto".into()),
+            resolved_model: Some("fast".into()),
+            provider: Some("openai".into()),
+            tags: Some(json!({"feature": "search", "n": 2, "ok": true})),
+            prompt_tokens: Some(10),
+            cost_usd: Some(0.5),
+            ..LogRecord::default()
+        };
+        let rows = ledger([&r, &r]);
+        let keys: Vec<_> = rows.keys().map(|(d, b, v)| (*d, *b, v.as_str())).collect();
+        let hour = 2 * HOUR_MS;
+        assert_eq!(
+            keys,
+            [
+                ("all", hour, "*"),
+                ("key", hour, "k"),
+                ("model", hour, "fast"),
+                ("org", hour, "o"),
+                ("provider", hour, "openai"),
+                ("tag", hour, "feature=search"),
+                ("tag", hour, "n=2"),
+                ("tag", hour, "ok=true"),
+                ("team", hour, "t"),
+            ]
+        );
+        for sums in rows.values() {
+            assert_eq!(
+                (sums.requests, sums.prompt_tokens, sums.cost_nano),
+                (2, 20, 1_000_000_000)
+            );
+        }
+    }
+
+    #[test]
+    fn the_model_falls_back_to_the_requested_name() {
+        let r = LogRecord {
+            requested_model: Some("gpt-4o".into()),
+            tags: Some(json!(["not", "an", "object"])),
+            ..LogRecord::default()
+        };
+        let rows = ledger([&r]);
+        let keys: Vec<_> = rows.keys().map(|(d, _, v)| (*d, v.as_str())).collect();
+        assert_eq!(keys, [("all", "*"), ("model", "gpt-4o")]);
+    }
+}
