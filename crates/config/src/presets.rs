@@ -16,6 +16,10 @@ pub struct PresetRow {
     /// Environment variables holding the API key, in order of preference. Empty for
     /// local servers and for the generic kind; those are never added by default.
     pub api_key_env: &'static [&'static str],
+    /// Whether Sluice adds `stream_options: {"include_usage": true}` to streaming requests
+    /// the client sent without it, so that every stream ends with the vendor's usage.
+    /// False where the vendor rejects the field or always sends usage anyway.
+    pub stream_usage: bool,
 }
 
 /// Every OpenAI-compatible preset.
@@ -25,59 +29,88 @@ pub const PRESETS: &[PresetRow] = &[
         Preset::OpenAi,
         "https://api.openai.com/v1",
         &["OPENAI_API_KEY"],
+        true,
     ),
     row(
         "groq",
         Preset::Groq,
         "https://api.groq.com/openai/v1",
         &["GROQ_API_KEY"],
+        true,
     ),
     row(
         "together",
         Preset::Together,
         "https://api.together.xyz/v1",
         &["TOGETHER_API_KEY"],
+        true,
     ),
+    // Mistral rejects `stream_options` (422 `extra_forbidden`) and always ends a stream
+    // with usage.
     row(
         "mistral",
         Preset::Mistral,
         "https://api.mistral.ai/v1",
         &["MISTRAL_API_KEY"],
+        false,
     ),
     row(
         "deepseek",
         Preset::DeepSeek,
         "https://api.deepseek.com/v1",
         &["DEEPSEEK_API_KEY"],
+        true,
     ),
-    row("xai", Preset::Xai, "https://api.x.ai/v1", &["XAI_API_KEY"]),
+    row(
+        "xai",
+        Preset::Xai,
+        "https://api.x.ai/v1",
+        &["XAI_API_KEY"],
+        true,
+    ),
+    // Newer Fireworks models send usage only when asked.
     row(
         "fireworks",
         Preset::Fireworks,
         "https://api.fireworks.ai/inference/v1",
         &["FIREWORKS_API_KEY"],
+        true,
     ),
+    // OpenRouter always sends usage in the last chunk; it documents `include_usage` as
+    // deprecated with no effect.
     row(
         "openrouter",
         Preset::OpenRouter,
         "https://openrouter.ai/api/v1",
         &["OPENROUTER_API_KEY"],
+        false,
     ),
+    // Perplexity sends cumulative usage on every chunk, the last included.
     row(
         "perplexity",
         Preset::Perplexity,
         "https://api.perplexity.ai",
         &["PERPLEXITY_API_KEY"],
+        false,
     ),
-    row("ollama", Preset::Ollama, "http://127.0.0.1:11434/v1", &[]),
-    row("vllm", Preset::Vllm, "http://127.0.0.1:8000/v1", &[]),
+    // Ollama has accepted `stream_options` since 0.5.2.
+    row(
+        "ollama",
+        Preset::Ollama,
+        "http://127.0.0.1:11434/v1",
+        &[],
+        true,
+    ),
+    row("vllm", Preset::Vllm, "http://127.0.0.1:8000/v1", &[], true),
     row(
         "lmstudio",
         Preset::LmStudio,
         "http://127.0.0.1:1234/v1",
         &[],
+        true,
     ),
-    row("openai-compatible", Preset::Generic, "", &[]),
+    // Most OpenAI-compatible servers (llama.cpp, SGLang, TGI, LiteLLM, …) accept it.
+    row("openai-compatible", Preset::Generic, "", &[], true),
 ];
 
 const fn row(
@@ -85,12 +118,14 @@ const fn row(
     preset: Preset,
     base_url: &'static str,
     api_key_env: &'static [&'static str],
+    stream_usage: bool,
 ) -> PresetRow {
     PresetRow {
         kind,
         preset,
         base_url,
         api_key_env,
+        stream_usage,
     }
 }
 
@@ -287,6 +322,16 @@ mod tests {
             "https://api.groq.com/openai/v1"
         );
         assert_eq!(Preset::Generic.default_base_url(), "");
+    }
+
+    #[test]
+    fn stream_usage_is_asked_only_where_the_vendor_accepts_it() {
+        let not_asked: Vec<&str> = PRESETS
+            .iter()
+            .filter(|row| !row.stream_usage)
+            .map(|row| row.kind)
+            .collect();
+        assert_eq!(not_asked, ["mistral", "openrouter", "perplexity"]);
     }
 
     #[test]

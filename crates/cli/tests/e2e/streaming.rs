@@ -159,7 +159,8 @@ async fn client_disconnect_cancels_a_waiting_non_stream_call() {
 }
 
 /// With `stream_options.include_usage` the last chunk before `[DONE]` has no choices and
-/// carries the usage; without it no chunk carries usage.
+/// carries the usage; without it no chunk carries usage. Either way the upstream is asked
+/// for usage (the gateway needs it), so its chunks say `"usage": null`, relayed as sent.
 #[tokio::test]
 async fn include_usage_adds_a_final_usage_chunk() {
     let mock = MockUpstream::start().await;
@@ -183,11 +184,12 @@ async fn include_usage_adds_a_final_usage_chunk() {
     );
 
     let r = post_json(&gw.url(CHAT), &stream_body("count these four words")).await;
-    let without = chunks(&r.body);
-    assert!(
-        without.iter().all(|c| c.get("usage").is_none()),
-        "{without:?}"
+    assert_eq!(
+        mock.last_json()["stream_options"],
+        json!({"include_usage": true})
     );
+    let without = chunks(&r.body);
+    assert!(without.iter().all(|c| c["usage"].is_null()), "{without:?}");
     assert!(
         without
             .iter()

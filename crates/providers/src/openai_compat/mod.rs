@@ -1,6 +1,7 @@
 //! The OpenAI chat wire format, spoken by OpenAI, Azure OpenAI and every OpenAI-compatible
-//! server. The flavours differ only in URLs, which [`OpenAiCodec`] builds; vendor defaults
-//! (base URLs, key variables) are data in `sluice-config`'s preset table.
+//! server. The flavours differ only in URLs, which [`OpenAiCodec`] builds, and in whether a
+//! stream may ask for usage; vendor defaults (base URLs, key variables, stream usage) are
+//! data in `sluice-config`'s preset table.
 
 mod error;
 mod request;
@@ -31,6 +32,23 @@ enum Flavor {
 pub struct OpenAiCodec {
     base_url: String,
     flavor: Flavor,
+    /// Whether streams ask the upstream for usage (`stream_options.include_usage`).
+    stream_usage: bool,
+}
+
+/// The first Azure OpenAI `api-version` that accepts `stream_options`.
+const AZURE_STREAM_OPTIONS_SINCE: &str = "2024-09-01";
+
+/// Whether Azure OpenAI at `api_version` accepts `stream_options`: dated versions
+/// (`2024-10-21`, `2024-09-01-preview`) from [`AZURE_STREAM_OPTIONS_SINCE`] on; undated
+/// ones (`preview`, `latest`) name the newest API, which does.
+fn azure_accepts_stream_options(api_version: &str) -> bool {
+    match api_version.get(..AZURE_STREAM_OPTIONS_SINCE.len()) {
+        Some(date) if date.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+            date >= AZURE_STREAM_OPTIONS_SINCE
+        }
+        _ => true,
+    }
 }
 
 /// Paths that Azure serves under a deployment.
@@ -48,23 +66,26 @@ const AZURE_DEPLOYMENT_PATHS: &[&str] = &[
 impl OpenAiCodec {
     /// The codec for a provider entry of the OpenAI family.
     pub fn for_config(cfg: &ProviderConfig) -> Self {
-        let flavor = match cfg.kind {
-            ProviderKind::AzureOpenAi => Flavor::Azure {
-                api_version: cfg
+        let (flavor, stream_usage) = match cfg.kind {
+            ProviderKind::AzureOpenAi => {
+                let api_version = cfg
                     .api_version
                     .clone()
-                    .unwrap_or_else(|| sluice_config::DEFAULT_AZURE_API_VERSION.into()),
-            },
-            ProviderKind::OpenAiCompatible(_)
-            | ProviderKind::Demo
+                    .unwrap_or_else(|| sluice_config::DEFAULT_AZURE_API_VERSION.into());
+                let stream_usage = azure_accepts_stream_options(&api_version);
+                (Flavor::Azure { api_version }, stream_usage)
+            }
+            ProviderKind::OpenAiCompatible(preset) => (Flavor::Standard, preset.row().stream_usage),
+            ProviderKind::Demo
             | ProviderKind::Anthropic
             | ProviderKind::Gemini
             | ProviderKind::Bedrock
-            | ProviderKind::Cohere => Flavor::Standard,
+            | ProviderKind::Cohere => (Flavor::Standard, false),
         };
         Self {
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),
             flavor,
+            stream_usage,
         }
     }
 

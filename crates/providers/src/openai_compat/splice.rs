@@ -1,4 +1,4 @@
-//! Replacing one top-level field of a JSON object while keeping every other byte as sent.
+//! Changing top-level fields of a JSON object while keeping every other byte as sent.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -29,59 +29,111 @@ impl<'de> serde::Deserialize<'de> for Fields<'de> {
     }
 }
 
-/// `object` (a JSON object) with top-level `key` set to the JSON string `value`, every other
-/// field's bytes unchanged. `None` when `object` is not a JSON object.
-pub(super) fn with_string_field(object: &[u8], key: &str, value: &str) -> Option<Vec<u8>> {
+/// What becomes of one field.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Splice<'a> {
+    /// The field's value becomes this JSON text.
+    Set(&'a [u8]),
+    /// The field's value must be an object (one is created when the field is absent or
+    /// `null`) whose own fields are spliced in turn, keeping their other bytes.
+    Merge(&'a [(&'a str, Splice<'a>)]),
+}
+
+/// `object` (a JSON object) with each named top-level field spliced: replaced where it is,
+/// or appended after the others, in order, when absent. Every other field keeps its bytes.
+/// `None` when `object` is not a JSON object, or a [`Splice::Merge`] meets a value that is
+/// neither an object nor `null`.
+pub(super) fn splice(object: &[u8], edits: &[(&str, Splice<'_>)]) -> Option<Vec<u8>> {
     let fields: Fields<'_> = serde_json::from_slice(object).ok()?;
-    let mut out = Vec::with_capacity(object.len() + value.len());
+    let mut out = Vec::with_capacity(object.len() + 64);
     out.push(b'{');
-    let mut replaced = false;
-    for (k, v) in &fields.0 {
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut out, k).ok()?;
-        out.push(b':');
-        if k == key {
-            serde_json::to_writer(&mut out, value).ok()?;
-            replaced = true;
-        } else {
-            out.extend_from_slice(v.get().as_bytes());
-        }
+    let mut seen = vec![false; edits.len()];
+    for (key, value) in &fields.0 {
+        let text = match edits.iter().position(|(k, _)| k == key) {
+            Some(i) => {
+                seen[i] = true;
+                apply(edits[i].1, Some(value.get()))?
+            }
+            None => Cow::Borrowed(value.get().as_bytes()),
+        };
+        push_field(&mut out, key, &text)?;
     }
-    if !replaced {
-        if out.len() > 1 {
-            out.push(b',');
+    for ((key, edit), seen) in edits.iter().zip(seen) {
+        if !seen {
+            push_field(&mut out, key, &apply(*edit, None)?)?;
         }
-        serde_json::to_writer(&mut out, key).ok()?;
-        out.push(b':');
-        serde_json::to_writer(&mut out, value).ok()?;
     }
     out.push(b'}');
     Some(out)
+}
+
+/// The new JSON text of a field whose current text is `current` (`None` when absent).
+fn apply<'a>(edit: Splice<'a>, current: Option<&str>) -> Option<Cow<'a, [u8]>> {
+    match edit {
+        Splice::Set(text) => Some(Cow::Borrowed(text)),
+        Splice::Merge(inner) => match current {
+            None | Some("null") => splice(b"{}", inner),
+            Some(object) => splice(object.as_bytes(), inner),
+        }
+        .map(Cow::Owned),
+    }
+}
+
+fn push_field(out: &mut Vec<u8>, key: &str, value: &[u8]) -> Option<()> {
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    serde_json::to_writer(&mut *out, key).ok()?;
+    out.push(b':');
+    out.extend_from_slice(value);
+    Some(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn text(out: Option<Vec<u8>>) -> String {
+        String::from_utf8(out.unwrap()).unwrap()
+    }
+
     #[test]
     fn replaces_only_the_named_field_and_keeps_the_rest_byte_for_byte() {
         let body = br#"{"model":"fast", "messages":[{"role":"user","content":null}],"stop":null,"t":1.50,"e":"\u00e9"}"#;
-        let out = with_string_field(body, "model", "gpt-4o-mini").unwrap();
+        let out = splice(body, &[("model", Splice::Set(br#""gpt-4o-mini""#))]);
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            text(out),
             r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":null}],"stop":null,"t":1.50,"e":"\u00e9"}"#
         );
     }
 
     #[test]
-    fn adds_a_missing_field_and_refuses_non_objects() {
+    fn adds_missing_fields_in_order_and_refuses_non_objects() {
+        let edits = [("model", Splice::Set(b"1")), ("n", Splice::Set(b"2"))];
+        assert_eq!(text(splice(b"{}", &edits)), r#"{"model":1,"n":2}"#);
+        assert_eq!(text(splice(br#"{"n":0}"#, &edits)), r#"{"n":2,"model":1}"#);
+        assert!(splice(b"[1]", &edits).is_none());
+        assert!(splice(br#"{"a":"\"q\""}"#, &edits).is_some());
+    }
+
+    #[test]
+    fn merges_into_a_nested_object_keeping_its_other_fields() {
+        let usage = [("include_usage", Splice::Set(b"true"))];
+        let edits = [("stream_options", Splice::Merge(&usage))];
+        let merged = |body: &[u8]| splice(body, &edits).map(|out| String::from_utf8(out).unwrap());
         assert_eq!(
-            with_string_field(b"{}", "model", "m").unwrap(),
-            br#"{"model":"m"}"#
+            merged(br#"{"stream":true,"stream_options":{"x":[1, 2],"include_usage":false},"z":0}"#)
+                .unwrap(),
+            r#"{"stream":true,"stream_options":{"x":[1, 2],"include_usage":true},"z":0}"#
         );
-        assert!(with_string_field(b"[1]", "model", "m").is_none());
-        assert!(with_string_field(br#"{"a":"\"q\""}"#, "model", "m").is_some());
+        assert_eq!(
+            merged(br#"{"stream_options": null }"#).unwrap(),
+            r#"{"stream_options":{"include_usage":true}}"#
+        );
+        assert_eq!(
+            merged(br#"{"a":1}"#).unwrap(),
+            r#"{"a":1,"stream_options":{"include_usage":true}}"#
+        );
+        assert_eq!(merged(br#"{"stream_options":"yes"}"#), None);
     }
 }

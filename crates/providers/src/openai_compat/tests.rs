@@ -167,3 +167,93 @@ fn context_length_and_content_filter_are_recognised() {
     );
     assert_eq!(e.kind(), ErrorKind::UpstreamStatus);
 }
+
+/// The body sent for `raw` (the client's bytes) by a codec for `kind`.
+fn sent(kind: ProviderKind, raw: &str) -> String {
+    let codec = OpenAiCodec::for_config(&provider(kind, "http://x/v1"));
+    let mut req: ChatRequest = serde_json::from_str(raw).unwrap();
+    req.raw = Some(bytes::Bytes::from(raw.to_owned()));
+    let up = codec.encode(&req, &target("up")).unwrap();
+    String::from_utf8(up.body.to_vec()).unwrap()
+}
+
+const OPENAI: ProviderKind = ProviderKind::OpenAiCompatible(Preset::OpenAi);
+
+#[test]
+fn a_stream_asks_for_usage_and_keeps_every_other_byte() {
+    let raw = r#"{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi","x":null}],"temperature":0.50}"#;
+    assert_eq!(
+        sent(OPENAI, raw),
+        r#"{"model":"up","stream":true,"messages":[{"role":"user","content":"hi","x":null}],"temperature":0.50,"stream_options":{"include_usage":true}}"#
+    );
+}
+
+#[test]
+fn include_usage_false_becomes_true_and_other_stream_options_stay() {
+    let raw = r#"{"model":"fast","stream_options":{"include_obfuscation":false,"include_usage":false},"stream":true,"messages":[]}"#;
+    assert_eq!(
+        sent(OPENAI, raw),
+        r#"{"model":"up","stream_options":{"include_obfuscation":false,"include_usage":true},"stream":true,"messages":[]}"#
+    );
+    let asked =
+        r#"{"model":"fast","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#;
+    assert_eq!(sent(OPENAI, asked), asked.replace("fast", "up"));
+}
+
+#[test]
+fn requests_that_do_not_stream_are_untouched() {
+    for raw in [
+        r#"{"model":"fast","messages":[]}"#,
+        r#"{"model":"fast","stream":false,"messages":[]}"#,
+    ] {
+        assert_eq!(sent(OPENAI, raw), raw.replace("fast", "up"));
+    }
+}
+
+#[test]
+fn presets_that_refuse_stream_options_are_untouched() {
+    let raw = r#"{"model":"fast","stream":true,"messages":[]}"#;
+    for preset in [Preset::Mistral, Preset::Perplexity, Preset::OpenRouter] {
+        let kind = ProviderKind::OpenAiCompatible(preset);
+        assert_eq!(sent(kind, raw), raw.replace("fast", "up"), "{preset:?}");
+    }
+    assert!(sent(ProviderKind::OpenAiCompatible(Preset::Generic), raw).contains("include_usage"));
+}
+
+#[test]
+fn azure_asks_for_usage_from_api_version_2024_09_01() {
+    let raw = r#"{"model":"fast","stream":true,"messages":[]}"#;
+    for (version, asks) in [
+        ("2024-10-21", true),
+        ("2024-09-01-preview", true),
+        ("2025-04-01-preview", true),
+        ("preview", true),
+        ("2024-08-01-preview", false),
+        ("2024-06-01", false),
+    ] {
+        let mut cfg = provider(ProviderKind::AzureOpenAi, "https://res.openai.azure.com");
+        cfg.api_version = Some(version.into());
+        let codec = OpenAiCodec::for_config(&cfg);
+        let req: ChatRequest = serde_json::from_str(raw).unwrap();
+        let body = codec.encode(&req, &target("d")).unwrap().body;
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.get("stream_options").is_some(), asks, "{version}");
+    }
+}
+
+#[test]
+fn a_changed_stream_request_asks_for_usage_too() {
+    let codec = OpenAiCodec::for_config(&provider(OPENAI, "http://x/v1"));
+    let mut req: ChatRequest = serde_json::from_str(
+        r#"{"model":"fast","stream":true,"stream_options":{"include_obfuscation":false},"messages":[]}"#,
+    )
+    .unwrap();
+    req.raw = None;
+    let body = codec.encode(&req, &target("up")).unwrap().body;
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        body["stream_options"],
+        serde_json::json!({"include_obfuscation": false, "include_usage": true})
+    );
+    assert_eq!(body["model"], "up");
+}
