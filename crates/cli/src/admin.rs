@@ -1,6 +1,9 @@
 //! A small client of a running gateway's admin API, shared by the admin commands
-//! (`sluice logs`; keys, teams and spend later). It uses the same hyper and rustls stack
-//! as the gateway's upstream transport, so it adds no HTTP client of its own.
+//! (`sluice logs`, `keys`, `teams`, `users`, `orgs`, `spend`). It uses the same hyper and
+//! rustls stack as the gateway's upstream transport, so it adds no HTTP client of its own.
+
+use std::future::Future;
+use std::process::ExitCode;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,10 +17,22 @@ use serde_json::Value;
 #[derive(clap::Args, Debug, Clone)]
 pub struct AdminArgs {
     /// The gateway's base URL.
-    #[arg(long, env = "SLUICE_URL", default_value = "http://127.0.0.1:4000")]
+    #[arg(
+        long,
+        env = "SLUICE_URL",
+        default_value = "http://127.0.0.1:4000",
+        global = true,
+        help_heading = "Gateway"
+    )]
     pub url: String,
     /// The admin key (`server.admin_key`); not needed when the gateway has none.
-    #[arg(long, env = "SLUICE_ADMIN_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SLUICE_ADMIN_KEY",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Gateway"
+    )]
     pub admin_key: Option<String>,
 }
 
@@ -43,16 +58,48 @@ impl AdminClient {
         }
     }
 
-    /// `GET path` (with its query), parsed as JSON; an error status becomes the error
-    /// body's message.
+    /// `GET path` (with its query), parsed as JSON.
     pub async fn get_json(&self, path: &str) -> Result<Value, String> {
+        self.request(http::Method::GET, path, None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, String> {
+        self.request(http::Method::POST, path, Some(body)).await
+    }
+
+    /// `PATCH path` with a JSON (merge patch) body.
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Result<Value, String> {
+        self.request(http::Method::PATCH, path, Some(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete_json(&self, path: &str) -> Result<Value, String> {
+        self.request(http::Method::DELETE, path, None).await
+    }
+
+    /// Sends `method path` with an optional JSON body and parses the answer as JSON; an
+    /// error status becomes the error body's message.
+    pub async fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
-        let mut req = http::Request::get(&url);
+        let mut req = http::Request::builder().method(method).uri(&url);
         if let Some(key) = &self.key {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {key}"));
         }
+        let bytes = match body {
+            Some(json) => {
+                req = req.header(http::header::CONTENT_TYPE, "application/json");
+                Bytes::from(json.to_string())
+            }
+            None => Bytes::new(),
+        };
         let req = req
-            .body(Full::new(Bytes::new()))
+            .body(Full::new(bytes))
             .map_err(|e| format!("invalid URL {url}: {e}"))?;
         let resp = self
             .client
@@ -80,6 +127,28 @@ impl AdminClient {
             return Err(format!("{status} from {url}: {message}"));
         }
         Ok(json)
+    }
+}
+
+/// Runs an admin command to completion on a small runtime: exit 0 on success, else the
+/// error on stderr and exit 1.
+pub fn run_command(command: impl Future<Output = Result<(), String>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

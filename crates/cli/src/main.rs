@@ -1,9 +1,11 @@
 //! The `sluice` binary: `serve` runs the gateway, `check-config` validates a config file,
-//! `logs` reads the request log of a running gateway.
+//! and the admin commands (`logs`, `keys`, `teams`, `users`, `orgs`, `spend`) talk to a
+//! running gateway's admin API.
 
 mod admin;
 mod logs;
 mod serve;
+mod tenancy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +31,16 @@ enum Command {
     },
     /// Print the request log of a running gateway (newest records; `--follow` to tail it).
     Logs(logs::LogsArgs),
+    /// Manage virtual keys: create, list, get, update, revoke, rotate, delete.
+    Keys(tenancy::KeysArgs),
+    /// Manage teams: their models, limits and budgets apply to all their keys.
+    Teams(tenancy::TeamsArgs),
+    /// Manage end users (named by `x-sluice-user` or the body's `user`).
+    Users(tenancy::UsersArgs),
+    /// Manage organisations: their limits and budgets apply to all their teams.
+    Orgs(tenancy::OrgsArgs),
+    /// Print spend grouped by key, team, org, user, model, provider or tag.
+    Spend(tenancy::spend::SpendArgs),
 }
 
 /// Options of `sluice serve`.
@@ -59,6 +71,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig { file } => check_config(&file),
         Command::Logs(args) => logs::run(args),
+        Command::Keys(args) => tenancy::run(args),
+        Command::Teams(args) => tenancy::run(args),
+        Command::Users(args) => tenancy::run(args),
+        Command::Orgs(args) => tenancy::run(args),
+        Command::Spend(args) => tenancy::spend::run(args),
     }
 }
 

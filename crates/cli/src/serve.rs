@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::serve::ListenerExt;
 use sluice_config::Config;
-use sluice_server::{Gateway, RequestLog};
+use sluice_server::{Gateway, RequestLog, Tenancy};
 use sluice_store::{Journal, LogSink, LogWriter, Store, WriterConfig, spawn_pruner};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -76,6 +76,24 @@ async fn serve(config: Config) -> Result<(), String> {
     if let Some(l) = &logging {
         gateway = gateway.with_request_log(l.log(&config), l.store.clone());
     }
+    // Keys, teams and budgets live in the store whether or not requests are logged.
+    let store = match &logging {
+        Some(l) => l.store.clone(),
+        None => Store::open(&config.store).map_err(|e| format!("store: {e}"))?,
+    };
+    let tenancy = Arc::new(Tenancy::new(
+        Some(store),
+        config.redis.as_deref(),
+        sluice_server::REDIS_PREFIX,
+    )?);
+    if !matches!(
+        tokio::time::timeout(STORE_WAIT, tenancy.load()).await,
+        Ok(true)
+    ) {
+        tracing::warn!("keys and teams are not loaded yet: the store is not reachable");
+    }
+    let sync = tenancy.spawn_sync();
+    gateway = gateway.with_tenancy(tenancy);
     let app = sluice_server::app(Arc::new(gateway))
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = TcpListener::bind(config.server.listen)
@@ -114,6 +132,9 @@ async fn serve(config: Config) -> Result<(), String> {
             Ok(())
         }
     };
+    if let Some(sync) = sync {
+        sync.abort();
+    }
     if let Some(logging) = logging {
         // What is left of the grace period; past it, records go to the journal at once.
         let left = stopped_at

@@ -1,5 +1,6 @@
 //! Client authentication for `/v1`, `/admin` and native pass-through: `Authorization: Bearer`,
-//! `x-api-key` or `api-key` (native routes also take Gemini's `x-goog-api-key`).
+//! `x-api-key` or `api-key` (native routes also take Gemini's `x-goog-api-key`). Virtual keys
+//! are checked against the tenancy snapshot; the admin key guards `/admin`.
 
 use std::sync::Arc;
 
@@ -10,20 +11,45 @@ use http::HeaderMap;
 use secrecy::ExposeSecret;
 use sluice_types::{ErrorKind, GatewayError, Origin};
 
-use crate::{ApiError, Gateway};
+use crate::{ApiError, Gateway, Principal, RequestCx};
 
-/// With an admin key configured, `/v1` needs it; without one, `/v1` is open (the CLI refuses
-/// to listen beyond loopback in that case unless told otherwise).
-pub async fn require_key(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
-    match check_key(&gw, presented_key(req.headers())) {
+/// Authenticates `/v1`: a virtual key (`sk-sluice-…`) must be known, live and unrevoked;
+/// with an admin key configured, anything else must be the admin key; without one, `/v1` is
+/// open (the CLI refuses to listen beyond loopback in that case unless told otherwise). The
+/// caller's [`Principal`] goes into the request's extensions, and its key, team and org onto
+/// its record.
+pub async fn require_key(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
+    match authenticate(&gw, presented_key(req.headers())) {
+        Ok(principal) => {
+            if let Some(cx) = req.extensions().get::<RequestCx>() {
+                cx.log.update(|f| f.note_principal(&principal));
+            }
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Authenticates `/admin` and `/metrics`: only the admin key (when one is configured).
+pub async fn require_admin(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    match check_admin(&gw, presented_key(req.headers())) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
 }
 
-/// Whether `key` (what the client presented, if anything) admits the request: always with no
-/// admin key configured, otherwise only when it is the admin key.
-pub(crate) fn check_key(gw: &Gateway, key: Option<&str>) -> Result<(), ApiError> {
+/// The principal behind `key` (what the client presented, if anything).
+pub(crate) fn authenticate(gw: &Gateway, key: Option<&str>) -> Result<Principal, ApiError> {
+    if let Some(found) = key.and_then(|k| gw.tenancy.authenticate(k, sluice_store::unix_ms())) {
+        return found.map_err(ApiError);
+    }
+    check_admin(gw, key)?;
+    Ok(Principal::default())
+}
+
+/// Whether `key` is the admin key; always true with no admin key configured.
+fn check_admin(gw: &Gateway, key: Option<&str>) -> Result<(), ApiError> {
     let Some(admin) = &gw.admin_key else {
         return Ok(());
     };

@@ -18,7 +18,8 @@ use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::auth::presented_key;
 use crate::body::{parse_json, read_limited};
-use crate::{ApiError, Gateway, RequestCx, facts, sse};
+use crate::tenancy::{self, Demand};
+use crate::{ApiError, Gateway, Principal, RequestCx, facts, sse};
 
 /// Output tokens assumed for a target's `tpm` when the request sets no limit.
 const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
@@ -140,12 +141,14 @@ impl ClientFormat for OpenAiChat {
 pub async fn handle<F: ClientFormat>(
     State(gw): State<Arc<Gateway>>,
     Extension(cx): Extension<RequestCx>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_limited(&headers, body, gw.max_body).await?;
     let (req, format) = F::decode(bytes, &cx)?;
-    Ok(respond(&gw, &cx, &headers, &req, &format).await?)
+    let principal = principal.map(|Extension(p)| p).unwrap_or_default();
+    Ok(respond(&gw, &cx, &principal, &headers, &req, &format).await?)
 }
 
 /// The pipeline after parsing, shared by every inbound API: routing rules, model resolution
@@ -155,6 +158,7 @@ pub async fn handle<F: ClientFormat>(
 async fn respond(
     gw: &Gateway,
     cx: &RequestCx,
+    principal: &Principal,
     headers: &HeaderMap,
     req: &ChatRequest,
     format: &impl ClientFormat,
@@ -166,6 +170,7 @@ async fn respond(
         f.stream = req.is_stream();
     });
     require_model(req)?;
+    principal.check_model(&req.model)?;
     let user = headers
         .get("x-sluice-user")
         .and_then(|v| v.to_str().ok())
@@ -179,11 +184,33 @@ async fn respond(
     let group = route.group;
     cx.log
         .update(|f| f.resolved_model = Some(group.name.clone()));
+    let prompt = std::sync::OnceLock::new();
+    let count = || *prompt.get_or_init(|| sluice_tokens::prompt_tokens(req));
+    let output_limit = req.max_completion_tokens.or(req.max_tokens);
+    let demand = Demand {
+        model: &group.name,
+        user,
+        group: &group,
+        output: output_limit.unwrap_or(gw.default_max_tokens),
+        prompt: &count,
+    };
+    let permit = tenancy::admit(gw, principal, &demand).await?;
+    let limits = permit.as_ref().map(sluice_limits::Permit::status);
+    let prompt_estimate = req.is_stream().then(count);
+    cx.log.update(|f| {
+        f.permit = permit;
+        f.prompt_estimate = prompt_estimate;
+    });
     let cached = crate::cache::plan(gw, headers, req, &model, &group.name)?;
     if let Some(hit) = crate::cache::lookup(cached.as_ref()).await {
+        cx.log.update(|f| f.usage.clone_from(&hit.response.usage));
         let mut resp = crate::cache::answer(&hit, req, format)?;
-        stamp_variant(resp.headers_mut(), route.variant.as_deref());
-        stamp_rule(resp.headers_mut(), rule.as_deref());
+        let h = resp.headers_mut();
+        stamp_variant(h, route.variant.as_deref());
+        stamp_rule(h, rule.as_deref());
+        if let Some(status) = &limits {
+            tenancy::stamp_rate_headers(h, status);
+        }
         return Ok(resp);
     }
     let mut call = cx.call.clone();
@@ -192,11 +219,7 @@ async fn respond(
         .and_then(|v| v.to_str().ok())
         .map(Into::into)
         .or_else(|| req.user.as_deref().map(Into::into));
-    let output_limit = req
-        .max_completion_tokens
-        .or(req.max_tokens)
-        .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
-    call.estimated_tokens = prompt_tokens + output_limit;
+    call.estimated_tokens = prompt_tokens + output_limit.unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
     let (mut resp, target, attempts) = if req.is_stream() {
         let hold = group.retry.stream_hold;
         let out = gw.router.run(group, &Stream { req, hold }, &call).await?;
@@ -215,11 +238,15 @@ async fn respond(
     } else {
         let out = gw.router.run(group, &Complete(req), &call).await?;
         cx.log.update(|f| f.usage.clone_from(&out.value.usage));
+        let cost = out.value.usage.as_ref().and_then(|u| {
+            gw.pricing
+                .cost(&out.target.provider, &out.target.model, &u.into())
+        });
         crate::cache::store(cached.as_ref(), &out.value, &out.target);
         let json = format
             .json(out.value, &out.target)
             .map_err(|e| GatewayError::internal(format!("could not encode the response: {e}")))?;
-        let resp = (
+        let mut resp = (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -227,10 +254,16 @@ async fn respond(
             Body::from(json),
         )
             .into_response();
+        if let Some(v) = cost.and_then(|c| HeaderValue::from_str(&c.to_string()).ok()) {
+            resp.headers_mut().insert("x-sluice-cost-usd", v);
+        }
         (resp, out.target, out.attempts)
     };
     let h = resp.headers_mut();
     stamp(h, &target, attempts);
+    if let Some(status) = &limits {
+        tenancy::stamp_rate_headers(h, status);
+    }
     crate::cache::stamp_outcome(h, cached.as_ref());
     stamp_variant(h, route.variant.as_deref());
     stamp_rule(h, rule.as_deref());

@@ -17,6 +17,7 @@ mod body;
 mod cache;
 mod chat;
 mod context;
+mod cost;
 mod error;
 mod facts;
 mod messages;
@@ -26,6 +27,7 @@ mod native;
 mod passthrough;
 mod reqlog;
 mod sse;
+mod tenancy;
 
 use std::sync::Arc;
 
@@ -39,6 +41,7 @@ use sluice_types::GatewayError;
 pub use context::RequestCx;
 pub use error::ApiError;
 pub use reqlog::RequestLog;
+pub use tenancy::{Principal, Tenancy};
 
 /// Everything a request needs, built once from a validated config.
 pub struct Gateway {
@@ -51,12 +54,39 @@ pub struct Gateway {
     log: Option<Arc<RequestLog>>,
     /// The store the admin API reads logs from.
     store: Option<sluice_store::Store>,
+    /// Keys, teams, users and orgs.
+    tenancy: Arc<Tenancy>,
+    /// Rate limits and budgets.
+    limiter: sluice_limits::Limiter,
+    /// `rpm` / `tpm` of each model that sets them.
+    model_limits: std::collections::HashMap<String, (Option<u64>, Option<u64>)>,
+    /// Prices.
+    pricing: cost::Pricing,
+    /// Output tokens assumed when a request sets no limit.
+    default_max_tokens: u64,
 }
 
 impl Gateway {
     /// Builds providers and routes from `config`.
     pub fn new(config: &Config) -> Result<Self, GatewayError> {
         metrics::install();
+        // The tokenizer's vocabulary takes a moment to load: load it before the first request.
+        std::thread::spawn(|| sluice_tokens::count(""));
+        let on_redis_error = match config.limits.on_redis_error {
+            sluice_config::OnRedisError::FailOpen => sluice_limits::OnRedisError::FailOpen,
+            sluice_config::OnRedisError::FailClosed => sluice_limits::OnRedisError::FailClosed,
+        };
+        let limiter = match &config.redis {
+            Some(url) => sluice_limits::Limiter::redis(url, REDIS_PREFIX, on_redis_error)
+                .map_err(|e| GatewayError::internal(format!("redis: {e}")))?,
+            None => sluice_limits::Limiter::memory(),
+        };
+        let model_limits = config
+            .models
+            .iter()
+            .filter(|m| m.rpm.is_some() || m.tpm.is_some())
+            .map(|m| (m.name.clone(), (m.rpm, m.tpm)))
+            .collect();
         Ok(Self {
             router: Router::new(config)?,
             admin_key: config.server.admin_key.clone(),
@@ -64,7 +94,21 @@ impl Gateway {
             cache: cache::ResponseCache::from_config(config)?,
             log: None,
             store: None,
+            tenancy: Arc::new(
+                Tenancy::new(None, config.redis.as_deref(), REDIS_PREFIX)
+                    .map_err(GatewayError::internal)?,
+            ),
+            limiter,
+            model_limits,
+            pricing: cost::Pricing::from_config(config)?,
+            default_max_tokens: config.limits.default_max_tokens,
         })
+    }
+
+    /// Keeps keys, teams, users and orgs in `tenancy` (built over the store).
+    pub fn with_tenancy(mut self, tenancy: Arc<Tenancy>) -> Self {
+        self.tenancy = tenancy;
+        self
     }
 
     /// The request log's queue depth, journal size and counters (`None` when it is off).
@@ -79,6 +123,9 @@ impl Gateway {
         self
     }
 }
+
+/// The prefix of every key Sluice keeps in Redis for limits and tenancy.
+pub const REDIS_PREFIX: &str = "sluice:";
 
 /// The HTTP application for `gateway`.
 pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
@@ -117,9 +164,10 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/admin/v1/logs", get(reqlog::list_logs))
         .route("/admin/v1/logs/{id}", get(reqlog::get_log))
         .route("/metrics", get(metrics::render))
+        .merge(tenancy::admin::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
-            auth::require_key,
+            auth::require_admin,
         ));
     HttpRouter::new()
         .merge(v1)

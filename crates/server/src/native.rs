@@ -24,7 +24,7 @@ use http_body_util::BodyExt;
 use sluice_providers::{NativeRequest, UpstreamBody};
 use sluice_types::{ErrorKind, GatewayError, Origin};
 
-use crate::auth::{check_key, presented_key};
+use crate::auth::{authenticate, presented_key};
 use crate::{ApiError, Gateway, RequestCx};
 
 /// First path segments that belong to the gateway itself, never to a provider.
@@ -85,7 +85,9 @@ pub async fn handle(
     if RESERVED.contains(&name) {
         return Err(no_route(full, None).into());
     }
-    check_key(&gw, native_key(&parts.headers))?;
+    let principal = authenticate(&gw, native_key(&parts.headers))?;
+    cx.log.update(|f| f.note_principal(&principal));
+    principal.check_model(&format!("{name}/*"))?;
     let (target, provider) = gw
         .router
         .native_provider(name)

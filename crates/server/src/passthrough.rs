@@ -24,7 +24,8 @@ use sluice_types::{ErrorKind, GatewayError, Origin};
 use crate::auth::presented_key;
 use crate::body::{parse_json, read_limited};
 use crate::chat::{stamp, stamp_variant};
-use crate::{ApiError, Gateway, RequestCx};
+use crate::tenancy::{self, Demand};
+use crate::{ApiError, Gateway, Principal, RequestCx};
 
 /// Client headers forwarded upstream. Credentials and hop-by-hop headers never are.
 const FORWARDED_REQUEST_HEADERS: &[&str] =
@@ -74,8 +75,10 @@ impl Attempt for JsonForward {
 pub async fn handle(
     State(gw): State<Arc<Gateway>>,
     Extension(cx): Extension<RequestCx>,
+    principal: Option<Extension<Principal>>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let principal = principal.map(|Extension(p)| p).unwrap_or_default();
     let (parts, body) = req.into_parts();
     let path = parts
         .uri
@@ -106,11 +109,34 @@ pub async fn handle(
                     f.user = sticky.map(str::to_owned);
                     f.stream = obj.get("stream") == Some(&Value::Bool(true));
                 });
+                principal.check_model(model)?;
                 let route = gw
                     .router
                     .route(model, sticky.or_else(|| presented_key(&parts.headers)))?;
                 cx.log
                     .update(|f| f.resolved_model = Some(route.group.name.clone()));
+                let output = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+                    .iter()
+                    .find_map(|k| obj.get(*k).and_then(Value::as_u64));
+                let produces_text =
+                    !path.starts_with("/embeddings") && !path.starts_with("/moderations");
+                // The body's own tokens stand for the prompt (an over-estimate by its JSON).
+                let count =
+                    || sluice_tokens::count(std::str::from_utf8(&bytes).unwrap_or_default());
+                let demand = Demand {
+                    model: &route.group.name,
+                    group: &route.group,
+                    user: sticky,
+                    output: output.unwrap_or(if produces_text {
+                        gw.default_max_tokens
+                    } else {
+                        0
+                    }),
+                    prompt: &count,
+                };
+                let permit = tenancy::admit(&gw, &principal, &demand).await?;
+                let limits = permit.as_ref().map(sluice_limits::Permit::status);
+                cx.log.update(|f| f.permit = permit);
                 let attempt = JsonForward {
                     method: parts.method,
                     path,
@@ -121,6 +147,9 @@ pub async fn handle(
                 let out = gw.router.run(route.group, &attempt, &cx.call).await?;
                 let mut resp = relay(out);
                 stamp_variant(resp.headers_mut(), route.variant.as_deref());
+                if let Some(status) = &limits {
+                    tenancy::stamp_rate_headers(resp.headers_mut(), status);
+                }
                 return Ok(resp);
             }
             Some(_) => {

@@ -22,3 +22,5 @@ mod providers;
 mod python_sdk;
 mod routing;
 mod streaming;
+mod tenancy;
+mod tenancy_cli;

@@ -105,6 +105,18 @@ const HELP: &[(&str, &str)] = &[
         sluice_cache::EVICTIONS,
         "Entries the in-memory response cache removed, by reason: size (to make room) or expired.",
     ),
+    (
+        crate::cost::COST_UNKNOWN,
+        "Requests whose model has no known price (their cost is recorded as null), by provider.",
+    ),
+    (
+        sluice_limits::REDIS_ERRORS,
+        "Limit admissions and settlements that could not use Redis, by op (admit or settle); limits.on_redis_error decided what happened to the request.",
+    ),
+    (
+        crate::tenancy::REJECTED,
+        "Requests refused by a rate limit, budget or parallel cap, by code (rate_limit_exceeded_requests_key, budget_exceeded, ...).",
+    ),
 ];
 
 /// Every series of this process.

@@ -79,6 +79,34 @@ pub(crate) struct LogFacts {
     pub first_token: Option<Instant>,
     /// The error that ended a stream after it began.
     pub stream_error: Option<GatewayError>,
+    /// The virtual key, its team and org (ids).
+    pub key: Option<String>,
+    pub team: Option<String>,
+    pub org: Option<String>,
+    /// Tags of the key, team and org, under the request's own `x-sluice-tags`.
+    pub tenant_tags: serde_json::Map<String, serde_json::Value>,
+    /// What the limits reserved for this request, settled when the record is finished.
+    pub permit: Option<sluice_limits::Permit>,
+    /// The gateway's own count of the prompt, for when a stream ends without usage.
+    pub prompt_estimate: Option<u64>,
+    /// The text a stream delivered (content, reasoning, tool arguments), for the same case.
+    pub delivered: String,
+}
+
+impl LogFacts {
+    /// Notes who is calling.
+    pub(crate) fn note_principal(&mut self, p: &crate::Principal) {
+        self.key = p.key.as_ref().map(|t| t.doc.id.clone());
+        self.team = p.team.as_ref().map(|t| t.doc.id.clone());
+        self.org = p.org.as_ref().map(|t| t.doc.id.clone());
+        for t in p.chain() {
+            for (k, v) in &t.doc.tags {
+                self.tenant_tags
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+        }
+    }
 }
 
 /// The per-request place handlers put [`LogFacts`]; shared by clones, locked only by its
@@ -109,11 +137,14 @@ pub(crate) fn observe(chunks: ChunkStream, slot: &LogSlot) -> ChunkStream {
     let mut first = true;
     Box::pin(chunks.inspect(move |item| match item {
         Ok(chunk) => {
-            let content = first && has_content(chunk);
+            let content = has_content(chunk);
             if content || chunk.usage.is_some() {
                 slot.update(|f| {
-                    if content {
+                    if content && first {
                         f.first_token = Some(Instant::now());
+                    }
+                    if content && f.delivered.len() < MAX_DELIVERED {
+                        delivered_text(chunk, &mut f.delivered);
                     }
                     if let Some(u) = &chunk.usage {
                         f.usage = Some(u.clone());
@@ -124,6 +155,28 @@ pub(crate) fn observe(chunks: ChunkStream, slot: &LogSlot) -> ChunkStream {
         }
         Err(e) => slot.update(|f| f.stream_error = Some(e.clone())),
     }))
+}
+
+/// The most delivered text kept to count a cut stream's tokens.
+const MAX_DELIVERED: usize = 4 << 20;
+
+/// Appends what `chunk` delivered (text, reasoning, refusal, tool-call names and arguments).
+fn delivered_text(chunk: &ChatChunk, out: &mut String) {
+    for c in &chunk.choices {
+        let d = &c.delta;
+        for text in [&d.content, &d.reasoning_content, &d.refusal]
+            .into_iter()
+            .flatten()
+        {
+            out.push_str(text);
+        }
+        for call in d.tool_calls.iter().flatten() {
+            if let Some(f) = &call.function {
+                out.push_str(f.name.as_deref().unwrap_or_default());
+                out.push_str(f.arguments.as_deref().unwrap_or_default());
+            }
+        }
+    }
 }
 
 fn has_content(chunk: &ChatChunk) -> bool {
@@ -138,9 +191,10 @@ fn has_content(chunk: &ChatChunk) -> bool {
 
 /// The middleware: one record per logged request.
 pub async fn record(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
-    let (Some(log), Some(cx)) = (&gw.log, req.extensions().get::<RequestCx>()) else {
+    let Some(cx) = req.extensions().get::<RequestCx>() else {
         return next.run(req).await;
     };
+    let log = gw.log.clone();
     let Some(api) = classify(&gw, req.uri().path()) else {
         return next.run(req).await;
     };
@@ -163,8 +217,10 @@ pub async fn record(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next
         user_agent: header(h, "user-agent"),
         ..LogRecord::default()
     };
+    let bodies = log.as_ref().and_then(|l| l.bodies);
     let mut entry = Entry {
-        log: log.clone(),
+        gw: gw.clone(),
+        log,
         record,
         started: Instant::now(),
         call: cx.call.clone(),
@@ -175,7 +231,7 @@ pub async fn record(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next
         response_body: None,
         secrets: Vec::new(),
     };
-    if let Some(cap) = log.bodies {
+    if let Some(cap) = bodies {
         entry.secrets = presented_secrets(req.headers());
         let capture = Arc::new(Mutex::new(Capture::new(cap + slack(&entry.secrets))));
         entry.request_body = Some(capture.clone());
@@ -279,7 +335,10 @@ impl Drop for Pending {
 
 /// One request's record in the making.
 pub(crate) struct Entry {
-    log: Arc<RequestLog>,
+    gw: Arc<Gateway>,
+    /// Where the record goes; `None` when the request log is off (the entry still settles
+    /// the request's limits and budget).
+    log: Option<Arc<RequestLog>>,
     record: LogRecord,
     started: Instant,
     call: CallCx,
@@ -305,6 +364,7 @@ impl Entry {
         r.upstream_model = header(h, "x-sluice-model");
         r.variant = header(h, "x-sluice-variant");
         r.rule = header(h, "x-sluice-rule");
+        r.cache = header(h, "x-sluice-cache");
         let content_type = h
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -315,7 +375,7 @@ impl Entry {
         if !decoded && (r.stream || content_type.contains("json")) {
             self.tail = Some(Tail::default());
         }
-        if let Some(cap) = self.log.bodies {
+        if let Some(cap) = self.log.as_ref().and_then(|l| l.bodies) {
             self.response_body = Some(Capture::new(cap + slack(&self.secrets)));
         }
         let (parts, body) = resp.into_parts();
@@ -362,6 +422,7 @@ impl Entry {
     /// Completes the record and hands it to the sink.
     fn finish(self) {
         let Entry {
+            gw,
             log,
             mut record,
             started,
@@ -373,7 +434,7 @@ impl Entry {
             response_body,
             secrets,
         } = self;
-        let cap = log.bodies.unwrap_or(0);
+        let cap = log.as_ref().and_then(|l| l.bodies).unwrap_or(0);
         let r = &mut record;
         let facts = slot.take();
         let since = |t: Instant| {
@@ -401,17 +462,68 @@ impl Entry {
                 set_error(r, e);
             }
         }
-        let tokens = match &facts.usage {
+        r.key = facts.key;
+        r.team = facts.team;
+        r.org = facts.org;
+        if !facts.tenant_tags.is_empty() {
+            let mut tags = facts.tenant_tags;
+            if let Some(serde_json::Value::Object(own)) = r.tags.take() {
+                tags.extend(own);
+            }
+            r.tags = Some(serde_json::Value::Object(tags));
+        }
+        let cache_hit = r.cache.as_deref() == Some("HIT");
+        let mut tokens = match &facts.usage {
             Some(u) => Some(Tokens::from(u)),
             None => tail.and_then(|t| usage::from_tail(&t.concat())),
         };
+        r.usage_source = if tokens.is_some() {
+            UsageSource::Upstream
+        } else {
+            UsageSource::None
+        };
+        if tokens.is_none() && r.stream && r.provider.is_some() && !cache_hit {
+            // A stream cut before the provider's usage: count what was sent and delivered.
+            if let Some(prompt) = facts.prompt_estimate {
+                tokens = Some(Tokens {
+                    prompt: Some(prompt),
+                    completion: Some(sluice_tokens::completion_tokens(&facts.delivered)),
+                    ..Tokens::default()
+                });
+                r.usage_source = UsageSource::Estimated;
+            }
+        }
         if let Some(t) = tokens {
             r.prompt_tokens = t.prompt;
             r.completion_tokens = t.completion;
             r.cached_tokens = t.cached;
             r.cache_write_tokens = t.cache_write;
             r.reasoning_tokens = t.reasoning;
-            r.usage_source = UsageSource::Upstream;
+        }
+        let cost = match (tokens, &r.provider, &r.upstream_model) {
+            (Some(t), Some(provider), Some(model)) => gw.pricing.cost(provider, model, &t.priced()),
+            _ => None,
+        };
+        if cache_hit {
+            r.cost_usd = Some(0.0);
+            r.saved_usd = cost.map(sluice_pricing::Usd::as_f64);
+        } else {
+            r.cost_usd = cost.map(sluice_pricing::Usd::as_f64);
+        }
+        if let Some(permit) = facts.permit {
+            let used = if cache_hit {
+                0
+            } else {
+                tokens.map_or(0, |t| t.prompt.unwrap_or(0) + t.completion.unwrap_or(0))
+            };
+            let spent = if cache_hit {
+                Some(0)
+            } else {
+                cost.map(|c| c.0)
+            };
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(permit.settle(used, spent));
+            }
         }
         r.attempts = call
             .attempts()
@@ -432,7 +544,9 @@ impl Entry {
         if let Some(c) = response_body {
             r.response_body = body_text(&c, &secrets, cap);
         }
-        log.sink.send(record);
+        if let Some(log) = log {
+            log.sink.send(record);
+        }
     }
 }
 

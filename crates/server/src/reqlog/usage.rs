@@ -14,6 +14,20 @@ pub(crate) struct Tokens {
     pub reasoning: Option<u64>,
 }
 
+impl Tokens {
+    /// The counts as the price list reads them.
+    pub(crate) fn priced(&self) -> sluice_pricing::Tokens {
+        sluice_pricing::Tokens {
+            prompt: self.prompt.unwrap_or(0),
+            completion: self.completion.unwrap_or(0),
+            cached: self.cached.unwrap_or(0),
+            cache_write: self.cache_write.unwrap_or(0),
+            reasoning: self.reasoning.unwrap_or(0),
+            ..sluice_pricing::Tokens::default()
+        }
+    }
+}
+
 impl From<&Usage> for Tokens {
     fn from(u: &Usage) -> Self {
         let prompt = u.prompt_tokens_details.as_ref();
