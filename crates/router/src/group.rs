@@ -224,6 +224,7 @@ impl ModelGroup {
     fn pick(&self) -> usize {
         let n = self.slots.len();
         match self.strategy {
+            // Least-cost slots are sorted by price when the group is built.
             Strategy::Ordered | Strategy::LeastCost => 0,
             Strategy::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
             Strategy::Weighted => {

@@ -62,8 +62,13 @@ pub struct Router {
 }
 
 impl Router {
-    /// Builds providers and groups from a validated config.
-    pub fn new(config: &Config) -> Result<Self, GatewayError> {
+    /// Builds providers and groups from a validated config. `price` is a target's blended
+    /// price (input plus output per token, in any fixed unit) by provider name and model,
+    /// for `least-cost` models; every target of such a model needs one.
+    pub fn new(
+        config: &Config,
+        price: &dyn Fn(&str, &str) -> Option<u64>,
+    ) -> Result<Self, GatewayError> {
         let mut providers = HashMap::new();
         for p in &config.providers {
             let provider = sluice_providers::build(p)?;
@@ -85,7 +90,7 @@ impl Router {
         for m in &config.models {
             router.names.push(m.name.clone());
             if m.split.is_empty() {
-                let group = router.group_for(m)?;
+                let group = router.group_for(m, price)?;
                 router.groups.insert(m.name.clone(), Arc::new(group));
                 continue;
             }
@@ -120,13 +125,11 @@ impl Router {
         Ok(router)
     }
 
-    fn group_for(&self, m: &ModelConfig) -> Result<ModelGroup, GatewayError> {
-        if m.strategy == Strategy::LeastCost {
-            return Err(GatewayError::internal(format!(
-                "model {}: strategy least-cost needs the price table, which this build does not have yet",
-                m.name
-            )));
-        }
+    fn group_for(
+        &self,
+        m: &ModelConfig,
+        price: &dyn Fn(&str, &str) -> Option<u64>,
+    ) -> Result<ModelGroup, GatewayError> {
         let mut slots = Vec::with_capacity(m.targets.len());
         for t in &m.targets {
             let entry = self.providers.get(&t.provider).ok_or_else(|| {
@@ -151,6 +154,22 @@ impl Router {
                 )
                 .with_limits(t.rpm, t.tpm),
             );
+        }
+        if m.strategy == Strategy::LeastCost {
+            // Cheapest first; the strategy then always starts with the first slot.
+            let mut priced = Vec::with_capacity(slots.len());
+            for slot in slots {
+                let t = &slot.target;
+                let p = price(&t.provider, &t.model).ok_or_else(|| {
+                    GatewayError::internal(format!(
+                        "model {}: strategy least-cost needs a price for every target, and {}/{} has none; set one under pricing.models",
+                        m.name, t.provider, t.model
+                    ))
+                })?;
+                priced.push((p, slot));
+            }
+            priced.sort_by_key(|(p, _)| *p);
+            slots = priced.into_iter().map(|(_, slot)| slot).collect();
         }
         Ok(ModelGroup::new(
             m.name.clone(),

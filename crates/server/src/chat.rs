@@ -166,7 +166,9 @@ async fn respond(
     cx.note_model(&gw.router, &req.model);
     cx.log.update(|f| {
         f.requested_model = Some(req.model.clone());
-        f.user.clone_from(&req.user);
+        if req.user.is_some() {
+            f.user.clone_from(&req.user);
+        }
         f.stream = req.is_stream();
     });
     require_model(req)?;
@@ -174,7 +176,8 @@ async fn respond(
     let user = headers
         .get("x-sluice-user")
         .and_then(|v| v.to_str().ok())
-        .or(req.user.as_deref());
+        .or(req.user.as_deref())
+        .or(principal.default_user());
     let tags = facts::tags(headers)?;
     let prompt_tokens = req.estimated_prompt_tokens();
     let (model, rule) = facts::apply_rules(&gw.router, req, prompt_tokens, headers, &tags);

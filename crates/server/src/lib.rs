@@ -87,8 +87,14 @@ impl Gateway {
             .filter(|m| m.rpm.is_some() || m.tpm.is_some())
             .map(|m| (m.name.clone(), (m.rpm, m.tpm)))
             .collect();
+        let pricing = cost::Pricing::from_config(config)?;
+        let router = Router::new(config, &|provider, model| {
+            pricing
+                .price(provider, model)
+                .map(sluice_pricing::Price::blended)
+        })?;
         Ok(Self {
-            router: Router::new(config)?,
+            router,
             admin_key: config.server.admin_key.clone(),
             max_body: config.server.max_body,
             cache: cache::ResponseCache::from_config(config)?,
@@ -100,7 +106,7 @@ impl Gateway {
             ),
             limiter,
             model_limits,
-            pricing: cost::Pricing::from_config(config)?,
+            pricing,
             default_max_tokens: config.limits.default_max_tokens,
         })
     }

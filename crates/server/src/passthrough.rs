@@ -103,10 +103,14 @@ pub async fn handle(
                     .headers
                     .get("x-sluice-user")
                     .and_then(|v| v.to_str().ok());
-                let sticky = user.or_else(|| obj.get("user").and_then(Value::as_str));
+                let sticky = user
+                    .or_else(|| obj.get("user").and_then(Value::as_str))
+                    .or(principal.default_user());
                 cx.log.update(|f| {
                     f.requested_model = Some(model.clone());
-                    f.user = sticky.map(str::to_owned);
+                    if let Some(user) = sticky {
+                        f.user = Some(user.to_owned());
+                    }
                     f.stream = obj.get("stream") == Some(&Value::Bool(true));
                 });
                 principal.check_model(model)?;

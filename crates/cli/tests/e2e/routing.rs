@@ -409,3 +409,43 @@ async fn targets_at_their_rate_limit_are_skipped() {
         "then the exhausted target is left alone"
     );
 }
+
+/// `least-cost` sends requests to the cheapest target first and moves on to the next
+/// cheapest when it fails; a target without a price stops the gateway at startup.
+#[tokio::test]
+async fn least_cost_prefers_the_cheapest_target() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    // `a` serves a model of the catalogue (gpt-4o), `b` one priced in the config, cheaper.
+    let model = "  - name: m\n    strategy: least-cost\n    retry: { max: 1, backoff: 1ms }\n    targets: [ { provider: a, model: gpt-4o }, { provider: b, model: house-model } ]";
+    let config = |prices: &str| {
+        format!(
+            "providers:\n  a: {{ kind: openai-compatible, base_url: \"{}\" }}\n  b: {{ kind: openai-compatible, base_url: \"{}\" }}\nmodels:\n{model}\n{prices}",
+            a.base_url(),
+            b.base_url()
+        )
+    };
+    let gw = Sluice::start(&config(
+        "pricing:\n  models:\n    b/house-model: { input: \"0.01\", output: \"0.02\" }",
+    ));
+    for _ in 0..3 {
+        let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-sluice-provider"), Some("b"));
+    }
+    assert_eq!((a.request_count(), b.request_count()), (0, 3));
+    b.push(Behavior::Status {
+        status: 500,
+        body: "{}".into(),
+    });
+    let r = post_json(&gw.url("/v1/chat/completions"), &hi()).await;
+    assert_eq!(r.header("x-sluice-provider"), Some("a"), "{}", r.text());
+
+    let refused = crate::harness::Start::default()
+        .config(&config(""))
+        .try_spawn();
+    let logs = refused
+        .err()
+        .expect("a least-cost target without a price must stop startup");
+    assert!(logs.contains("b/house-model has none"), "{logs}");
+}

@@ -539,3 +539,117 @@ async fn two_gateways_on_one_redis_share_one_limit_and_one_budget() {
         .sum();
     assert!(spent <= 0.05 + 1e-9 && spent > 0.0, "spent {spent}");
 }
+
+/// The record of the request that got `r`, once it is written.
+async fn record_of(g: &Sluice, r: &Resp) -> Value {
+    let id = r.header("x-request-id").unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = admin(g, Method::GET, &format!("/admin/v1/logs/{id}"), Value::Null).await;
+        if got.status == 200 {
+            return got.json();
+        }
+        assert!(Instant::now() < deadline, "no record for {id}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn end_users_have_their_own_limits() {
+    let mock = MockUpstream::start().await;
+    let g = gateway(&mock, "");
+    let r = admin(
+        &g,
+        Method::POST,
+        "/admin/v1/users",
+        json!({"id": "alice", "rpm": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (_, key) = create_key(&g, json!({"name": "app"})).await;
+    // A key whose requests belong to alice unless they name someone else.
+    let (_, alices) = create_key(&g, json!({"name": "alices", "user": "alice"})).await;
+    let as_user = |user: &'static str| {
+        let auth = format!("Bearer {key}");
+        let g = &g;
+        async move {
+            send(
+                Method::POST,
+                &g.url(CHAT),
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                    ("x-sluice-user", user),
+                ],
+                json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}]})
+                    .to_string(),
+            )
+            .await
+        }
+    };
+    assert_eq!(as_user("alice").await.status, 200);
+    let e = error_of(&as_user("alice").await, 429);
+    assert_eq!(e["code"], "rate_limit_exceeded_requests_user", "{e}");
+    assert_eq!(
+        as_user("bob").await.status,
+        200,
+        "other users are not limited"
+    );
+    let r = chat(&g, &alices, "fast").await;
+    assert_eq!(
+        error_of(&r, 429)["code"],
+        "rate_limit_exceeded_requests_user"
+    );
+    assert_eq!(record_of(&g, &r).await["user"], "alice");
+}
+
+#[tokio::test]
+async fn streams_are_priced_from_upstream_usage_or_estimated_when_cut() {
+    let mock = MockUpstream::start().await;
+    let g = gateway(&mock, "");
+    let (_, key) = create_key(&g, json!({"name": "streamer"})).await;
+    let stream = |content: &'static str| {
+        let auth = format!("Bearer {key}");
+        let g = &g;
+        async move {
+            send(
+                Method::POST,
+                &g.url(CHAT),
+                &[("authorization", &auth), ("content-type", "application/json")],
+                json!({"model": "fast", "stream": true, "messages": [{"role": "user", "content": content}]})
+                    .to_string(),
+            )
+            .await
+        }
+    };
+    // The client did not ask for usage: it gets none, and the record has the upstream's.
+    let r = stream("one two three four").await;
+    let chunks = crate::harness::stream_chunks(&r);
+    assert!(chunks.iter().all(|c| c["usage"].is_null()), "{chunks:?}");
+    let rec = record_of(&g, &r).await;
+    assert_eq!(rec["usage_source"], "upstream", "{rec}");
+    // 4 prompt + 5 completion tokens ("echo: one two three four") at $0.001.
+    assert_eq!(
+        (
+            rec["prompt_tokens"].as_u64(),
+            rec["completion_tokens"].as_u64()
+        ),
+        (Some(4), Some(5))
+    );
+    assert!(
+        (rec["cost_usd"].as_f64().unwrap() - 0.009).abs() < 1e-12,
+        "{rec}"
+    );
+
+    // Cut after a few chunks: no usage arrives, so the gateway counts what it sent and
+    // what was delivered.
+    mock.push(sluice_testkit::Behavior::ResetMidStream { after_chunks: 3 });
+    let r = stream("one two three four").await;
+    assert_eq!(r.status, 200);
+    let rec = record_of(&g, &r).await;
+    assert_eq!(rec["usage_source"], "estimated", "{rec}");
+    assert!(rec["prompt_tokens"].as_u64().unwrap() >= 4, "{rec}");
+    let completion = rec["completion_tokens"].as_u64().unwrap();
+    assert!((1..5).contains(&completion), "{rec}");
+    assert!(rec["cost_usd"].as_f64().unwrap() > 0.0, "{rec}");
+}

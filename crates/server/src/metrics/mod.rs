@@ -350,7 +350,7 @@ models:
     targets: [ { provider: local, model: m } ]
 "#;
         let config = sluice_config::parse_str(yaml, &|_| None).unwrap();
-        Router::new(&config).unwrap_or_else(|e| panic!("{e}"))
+        Router::new(&config, &|_, _| None).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

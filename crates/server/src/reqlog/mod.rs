@@ -99,6 +99,9 @@ impl LogFacts {
         self.key = p.key.as_ref().map(|t| t.doc.id.clone());
         self.team = p.team.as_ref().map(|t| t.doc.id.clone());
         self.org = p.org.as_ref().map(|t| t.doc.id.clone());
+        if let Some(user) = p.default_user() {
+            self.user.get_or_insert_with(|| user.to_owned());
+        }
         for t in p.chain() {
             for (k, v) in &t.doc.tags {
                 self.tenant_tags

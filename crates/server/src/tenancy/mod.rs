@@ -56,6 +56,11 @@ impl Principal {
         [&self.key, &self.team, &self.org].into_iter().flatten()
     }
 
+    /// The end user a key's requests belong to when they name none.
+    pub(crate) fn default_user(&self) -> Option<&str> {
+        self.key.as_ref().and_then(|k| k.doc.user.as_deref())
+    }
+
     /// Refuses `model` when any level's allowlist does not admit it (403 naming the model).
     pub(crate) fn check_model(&self, model: &str) -> Result<(), GatewayError> {
         match self.chain().find(|t| !t.allows(model)) {
