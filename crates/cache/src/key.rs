@@ -56,7 +56,14 @@ impl Scope {
         }
     }
 
-    /// The scope's id as stored with entries (`global`, `anonymous`, `key:…`).
+    /// The entries of one tenant of the gateway: `team:ID` for a team, `vkey:ID` for a
+    /// virtual key (so a rotated secret keeps its entries).
+    pub fn tenant(kind: &str, id: &str) -> Self {
+        Self(format!("{kind}:{id}").into())
+    }
+
+    /// The scope's id as stored with entries (`global`, `anonymous`, `key:…`, `team:…`,
+    /// `vkey:…`).
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -391,7 +391,7 @@ pub enum CacheScope {
     /// Requests presenting the same API key (requests without a key share one scope).
     #[default]
     Key,
-    /// Requests of the same team; until teams exist, the same as `Key`.
+    /// Requests of the same team (a key without a team: the key's own).
     Team,
     /// Every client.
     Global,
@@ -511,22 +511,11 @@ impl Config {
     /// them have not landed), one warning each, so nobody relies on them unknowingly.
     pub fn inactive_settings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let caching = self.models.iter().any(|m| m.cache.is_some());
-        if self.redis.is_some() && !(caching && self.cache.backend == CacheBackend::Redis) {
-            out.push(
-                "redis: only the response cache uses Redis in this build, and it does not here (no model has `cache`, or `cache.backend` is memory); the setting has no effect".to_owned(),
-            );
-        }
         for (i, m) in self.models.iter().enumerate() {
             let Some(cache) = &m.cache else { continue };
             if cache.semantic.is_some() {
                 out.push(format!(
                     "models[{i}].cache.semantic: the semantic cache is not available in this build yet; only exact matches are served"
-                ));
-            }
-            if cache.scope == CacheScope::Team {
-                out.push(format!(
-                    "models[{i}].cache.scope: teams are not available in this build yet; `team` scopes entries per API key"
                 ));
             }
         }

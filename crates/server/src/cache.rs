@@ -31,7 +31,7 @@ use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError
 
 use crate::auth::presented_key;
 use crate::chat::{ClientFormat, stamp};
-use crate::{ApiError, Gateway};
+use crate::{ApiError, Gateway, Principal};
 
 /// The response header that tells the cache outcome.
 const OUTCOME: &str = "x-sluice-cache";
@@ -152,6 +152,7 @@ pub(crate) struct Plan {
 pub(crate) fn plan(
     gw: &Gateway,
     headers: &HeaderMap,
+    principal: &Principal,
     req: &ChatRequest,
     routed: &str,
     model: &str,
@@ -163,10 +164,18 @@ pub(crate) fn plan(
     let Some(&(ttl, scope)) = rc.models.get(model).or_else(|| rc.models.get(routed)) else {
         return Ok(None);
     };
+    let key_scope = || match &principal.key {
+        Some(k) => Scope::tenant("vkey", &k.doc.id),
+        None => Scope::for_key(presented_key(headers)),
+    };
     let scope = match scope {
         CacheScope::Global => Scope::global(),
-        // Teams do not exist yet: a team scope is the key's.
-        CacheScope::Key | CacheScope::Team => Scope::for_key(presented_key(headers)),
+        CacheScope::Key => key_scope(),
+        // A key without a team keeps its entries to itself.
+        CacheScope::Team => match &principal.team {
+            Some(t) => Scope::tenant("team", &t.doc.id),
+            None => key_scope(),
+        },
     };
     let key = match CacheKey::new(req, model, scope) {
         Ok(key) => key,
@@ -334,9 +343,9 @@ impl Stream for Recording {
     }
 }
 
-/// `DELETE /admin/v1/cache?model=…&key=…|scope=…`: removes the cached answers of one model,
-/// of one scope (`key=<API key>` for that key's entries, `scope=global` or
-/// `scope=anonymous`), of both, or all of them. Answers `{"purged": N}`.
+/// `DELETE /admin/v1/cache?model=…&key=…|team=…|scope=…`: removes the cached answers of one
+/// model, of one scope (`key=<API key>` for that key's entries, `team=<team id>`,
+/// `scope=global` or `scope=anonymous`), of both, or all of them. Answers `{"purged": N}`.
 pub async fn purge(
     State(gw): State<Arc<Gateway>>,
     Query(params): Query<HashMap<String, String>>,
@@ -345,10 +354,10 @@ pub async fn purge(
         |msg: String, param: &str| ApiError(GatewayError::invalid_request(msg).with_param(param));
     if let Some(other) = params
         .keys()
-        .find(|k| !["model", "key", "scope"].contains(&k.as_str()))
+        .find(|k| !["model", "key", "team", "scope"].contains(&k.as_str()))
     {
         return Err(bad(
-            format!("unknown parameter \"{other}\"; expected model, key or scope"),
+            format!("unknown parameter \"{other}\"; expected model, key, team or scope"),
             other,
         ));
     }
@@ -365,20 +374,34 @@ pub async fn purge(
             ));
         }
     }
-    let scope = match (params.get("key"), params.get("scope").map(String::as_str)) {
-        (Some(_), Some(_)) => return Err(bad("give key or scope, not both".into(), "scope")),
-        (Some(k), None) => Some(Scope::for_key(Some(k))),
-        (None, Some("global")) => Some(Scope::global()),
-        (None, Some("anonymous")) => Some(Scope::for_key(None)),
-        (None, Some(other)) => {
+    let given = ["key", "team", "scope"]
+        .iter()
+        .filter(|p| params.contains_key(**p))
+        .count();
+    if given > 1 {
+        return Err(bad("give one of key, team or scope".into(), "scope"));
+    }
+    let scope = match (
+        params.get("key"),
+        params.get("team"),
+        params.get("scope").map(String::as_str),
+    ) {
+        (Some(k), _, _) => Some(match gw.tenancy.current().key(k) {
+            Some(t) => Scope::tenant("vkey", &t.doc.id),
+            None => Scope::for_key(Some(k)),
+        }),
+        (_, Some(team), _) => Some(Scope::tenant("team", team)),
+        (_, _, Some("global")) => Some(Scope::global()),
+        (_, _, Some("anonymous")) => Some(Scope::for_key(None)),
+        (_, _, Some(other)) => {
             return Err(bad(
                 format!(
-                    "unknown scope \"{other}\"; expected global or anonymous (or key=<API key>)"
+                    "unknown scope \"{other}\"; expected global or anonymous (or key=<API key>, team=<team id>)"
                 ),
                 "scope",
             ));
         }
-        (None, None) => None,
+        (None, None, None) => None,
     };
     let Some(rc) = &gw.cache else {
         return Ok(Json(

@@ -204,7 +204,7 @@ async fn respond(
         f.permit = permit;
         f.prompt_estimate = prompt_estimate;
     });
-    let cached = crate::cache::plan(gw, headers, req, &model, &group.name)?;
+    let cached = crate::cache::plan(gw, headers, principal, req, &model, &group.name)?;
     if let Some(hit) = crate::cache::lookup(cached.as_ref()).await {
         cx.log.update(|f| f.usage.clone_from(&hit.response.usage));
         let mut resp = crate::cache::answer(&hit, req, format)?;

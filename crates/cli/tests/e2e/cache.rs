@@ -477,3 +477,88 @@ models:
     )
     .await;
 }
+
+/// With `scope: team`, keys of one team share answers and other teams never see them; a
+/// team's entries can be purged alone.
+#[tokio::test]
+async fn team_scopes_share_within_a_team_only() {
+    let mock = MockUpstream::start().await;
+    let admin = "sk-admin-cache-123456";
+    let g = Sluice::start(&format!(
+        r#"
+server: {{ admin_key: "{admin}" }}
+providers:
+  mock: {{ kind: openai-compatible, base_url: "{}" }}
+models:
+  - name: fast
+    targets: [ {{ provider: mock, model: gpt-4o-mini }} ]
+    cache: {{ ttl: 1h, scope: team }}
+"#,
+        mock.base_url()
+    ));
+    let auth = format!("Bearer {admin}");
+    let post = |path: &'static str, body: Value| {
+        let g = &g;
+        let auth = auth.clone();
+        async move {
+            let r = send(
+                Method::POST,
+                &g.url(path),
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                body.to_string(),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", r.text());
+            r.json()
+        }
+    };
+    post("/admin/v1/teams", json!({"id": "team_a"})).await;
+    post("/admin/v1/teams", json!({"id": "team_b"})).await;
+    let key = |team: &'static str| {
+        let post = &post;
+        async move {
+            post("/admin/v1/keys", json!({"name": team, "team": team})).await["key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (a1, a2, b1) = (
+        key("team_a").await,
+        key("team_a").await,
+        key("team_b").await,
+    );
+    let body = json!({"model": "fast", "messages": [{"role": "user", "content": "team answer"}]});
+    let ask = |k: &str| {
+        let auth = format!("Bearer {k}");
+        let g = &g;
+        let body = body.clone();
+        async move { chat(g, &body, &[("authorization", auth.as_str())]).await }
+    };
+    assert_eq!(outcome(&ask(&a1).await), "MISS");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while outcome(&ask(&a2).await) != "HIT" {
+        assert!(
+            Instant::now() < deadline,
+            "a team mate never saw the answer"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        outcome(&ask(&b1).await),
+        "MISS",
+        "another team must not see it"
+    );
+    let r = send(
+        Method::DELETE,
+        &g.url("/admin/v1/cache?team=team_a"),
+        &[("authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(r.json()["purged"], 1, "{}", r.text());
+    assert_eq!(outcome(&ask(&a2).await), "MISS");
+}
