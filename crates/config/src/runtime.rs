@@ -137,6 +137,12 @@ pub struct RuleCondition {
     pub has_tools: Option<bool>,
     /// The estimated prompt tokens exceed this.
     pub prompt_tokens_over: Option<u64>,
+    /// The virtual key's id.
+    pub key: Option<String>,
+    /// The key's team's id.
+    pub team: Option<String>,
+    /// The end user (`x-sluice-user`, the body's `user`, or the key's user).
+    pub user: Option<String>,
 }
 
 /// `server:` section.

@@ -19,6 +19,12 @@ pub struct RequestFacts<'a> {
     pub header: &'a dyn Fn(&str) -> Option<&'a str>,
     /// An `x-sluice-tags` entry's value.
     pub tag: &'a dyn Fn(&str) -> Option<&'a str>,
+    /// The virtual key's id.
+    pub key: Option<&'a str>,
+    /// The key's team's id.
+    pub team: Option<&'a str>,
+    /// The end user.
+    pub user: Option<&'a str>,
 }
 
 /// The rule that fires for `facts`, if any.
@@ -40,6 +46,9 @@ fn matches(rule: &RoutingRule, f: &RequestFacts<'_>) -> bool {
             .iter()
             .all(|(k, v)| (f.header)(k) == Some(v.as_str()))
         && c.tags.iter().all(|(k, v)| (f.tag)(k) == Some(v.as_str()))
+        && c.key.as_deref().is_none_or(|k| f.key == Some(k))
+        && c.team.as_deref().is_none_or(|t| f.team == Some(t))
+        && c.user.as_deref().is_none_or(|u| f.user == Some(u))
 }
 
 #[cfg(test)]
@@ -59,6 +68,14 @@ mod tests {
     #[test]
     fn the_first_rule_whose_conditions_all_hold_fires() {
         let rules = vec![
+            rule(
+                "team-a",
+                RuleCondition {
+                    team: Some("team_a".into()),
+                    user: Some("bob".into()),
+                    ..Default::default()
+                },
+            ),
             rule(
                 "big",
                 RuleCondition {
@@ -101,11 +118,26 @@ mod tests {
             prompt_tokens: tokens,
             header: h,
             tag: t,
+            key: None,
+            team: None,
+            user: None,
         };
         let pick = |f: RequestFacts<'_>| first_match(&rules, &f).map(|r| r.name.clone());
         assert_eq!(pick(facts(5000, true, &header, &tag)), Some("big".into()));
         assert_eq!(pick(facts(10, true, &header, &tag)), Some("search".into()));
         assert_eq!(pick(facts(10, true, &none, &tag)), Some("tools".into()));
         assert_eq!(pick(facts(10, false, &none, &none)), None);
+        let bob_of_a = RequestFacts {
+            team: Some("team_a"),
+            user: Some("bob"),
+            ..facts(5000, true, &header, &tag)
+        };
+        assert_eq!(pick(bob_of_a), Some("team-a".into()));
+        let alice_of_a = RequestFacts {
+            team: Some("team_a"),
+            user: Some("alice"),
+            ..facts(10, false, &none, &none)
+        };
+        assert_eq!(pick(alice_of_a), None);
     }
 }

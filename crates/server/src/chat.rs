@@ -180,7 +180,14 @@ async fn respond(
         .or(principal.default_user());
     let tags = facts::tags(headers)?;
     let prompt_tokens = req.estimated_prompt_tokens();
-    let (model, rule) = facts::apply_rules(&gw.router, req, prompt_tokens, headers, &tags);
+    let (model, rule) = facts::apply_rules(
+        &gw.router,
+        req,
+        prompt_tokens,
+        headers,
+        &tags,
+        (principal, user),
+    );
     let route = gw
         .router
         .route(&model, user.or_else(|| presented_key(headers)))?;

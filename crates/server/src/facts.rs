@@ -1,4 +1,5 @@
-//! What routing rules see of a chat request: its shape, headers and `x-sluice-tags`.
+//! What routing rules see of a chat request: its shape, headers, `x-sluice-tags`, and who
+//! sent it (key, team, end user).
 
 use http::HeaderMap;
 use serde_json::{Map, Value};
@@ -26,6 +27,7 @@ pub fn apply_rules(
     prompt_tokens: u64,
     headers: &HeaderMap,
     tags: &Map<String, Value>,
+    who: (&crate::Principal, Option<&str>),
 ) -> (String, Option<String>) {
     if !router.has_rules() {
         return (req.model.clone(), None);
@@ -40,6 +42,9 @@ pub fn apply_rules(
         prompt_tokens,
         header: &header,
         tag: &tag,
+        key: who.0.key.as_ref().map(|t| t.doc.id.as_str()),
+        team: who.0.team.as_ref().map(|t| t.doc.id.as_str()),
+        user: who.1,
     };
     match router.rule_for(&facts) {
         Some((rule, model)) => (model.to_owned(), Some(rule.to_owned())),

@@ -449,3 +449,66 @@ async fn least_cost_prefers_the_cheapest_target() {
         .expect("a least-cost target without a price must stop startup");
     assert!(logs.contains("b/house-model has none"), "{logs}");
 }
+
+/// A routing rule on the caller's team sends that team's requests to another model.
+#[tokio::test]
+async fn routing_rules_see_the_callers_team() {
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let admin = "sk-admin-rules-123456";
+    let gw = Sluice::start(&format!(
+        "server: {{ admin_key: \"{admin}\" }}\nproviders:\n  a: {{ kind: openai-compatible, base_url: \"{}\" }}\n  b: {{ kind: openai-compatible, base_url: \"{}\" }}\nmodels:\n  - {{ name: m, targets: [ {{ provider: a, model: x }} ] }}\n  - {{ name: premium, targets: [ {{ provider: b, model: y }} ] }}\nrouting:\n  - name: vip\n    if: {{ team: team_vip }}\n    then: premium\n",
+        a.base_url(),
+        b.base_url()
+    ));
+    let auth = format!("Bearer {admin}");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let r = crate::harness::send(
+        http::Method::POST,
+        &gw.url("/admin/v1/teams"),
+        &h,
+        json!({"id": "team_vip"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = crate::harness::send(
+        http::Method::POST,
+        &gw.url("/admin/v1/keys"),
+        &h,
+        json!({"name": "v", "team": "team_vip"}).to_string(),
+    )
+    .await;
+    let vip = format!("Bearer {}", r.json()["key"].as_str().unwrap());
+    let r = crate::harness::send(
+        http::Method::POST,
+        &gw.url("/admin/v1/keys"),
+        &h,
+        json!({"name": "plain"}).to_string(),
+    )
+    .await;
+    let plain = format!("Bearer {}", r.json()["key"].as_str().unwrap());
+    let ask = |auth: String| {
+        let url = gw.url("/v1/chat/completions");
+        async move {
+            crate::harness::send(
+                http::Method::POST,
+                &url,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                hi().to_string(),
+            )
+            .await
+        }
+    };
+    let r = ask(vip).await;
+    assert_eq!(r.header("x-sluice-rule"), Some("vip"), "{}", r.text());
+    assert_eq!(r.header("x-sluice-provider"), Some("b"));
+    let r = ask(plain).await;
+    assert_eq!(r.header("x-sluice-rule"), None);
+    assert_eq!(r.header("x-sluice-provider"), Some("a"));
+}

@@ -15,6 +15,9 @@ const IF_FIELDS: &[&str] = &[
     "has_images",
     "has_tools",
     "prompt_tokens_over",
+    "key",
+    "team",
+    "user",
 ];
 
 /// Reads `routing:`, a list of `{ name, if: {…}, then: model }`.
@@ -61,6 +64,9 @@ fn condition(ctx: &mut Ctx<'_>, value: &Value) -> Option<RuleCondition> {
         prompt_tokens_over: ctx
             .field(map, "prompt_tokens_over", |ctx, value| ctx.whole(value, 0))
             .map(u64::from),
+        key: ctx.field(map, "key", Ctx::non_empty),
+        team: ctx.field(map, "team", Ctx::non_empty),
+        user: ctx.field(map, "user", Ctx::non_empty),
     })
 }
 
@@ -86,7 +92,7 @@ mod tests {
     #[test]
     fn rules_parse_in_order() {
         let yaml = format!(
-            "{BASE}routing:\n  - name: long\n    if: {{ prompt_tokens_over: 8000, model: fast }}\n    then: smart\n  - if: {{ header: {{ X-Team: search }}, tags: {{ feature: s }}, stream: true, has_images: true, has_tools: false }}\n    then: fast\n"
+            "{BASE}routing:\n  - name: long\n    if: {{ prompt_tokens_over: 8000, model: fast }}\n    then: smart\n  - if: {{ header: {{ X-Team: search }}, tags: {{ feature: s }}, stream: true, has_images: true, has_tools: false, key: key_1, team: team_1, user: bob }}\n    then: fast\n"
         );
         let config = parse_str(&yaml, &|_| None).unwrap();
         assert_eq!(config.routing.len(), 2);
