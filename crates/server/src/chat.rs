@@ -200,7 +200,7 @@ async fn respond(
     let demand = Demand {
         model: &group.name,
         user,
-        group: &group,
+        group: Some(&group),
         output: output_limit.unwrap_or(gw.default_max_tokens),
         prompt: &count,
     };

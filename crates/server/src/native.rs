@@ -25,6 +25,7 @@ use sluice_providers::{NativeRequest, UpstreamBody};
 use sluice_types::{ErrorKind, GatewayError, Origin};
 
 use crate::auth::{authenticate, presented_key};
+use crate::tenancy::{self, Demand};
 use crate::{ApiError, Gateway, RequestCx};
 
 /// First path segments that belong to the gateway itself, never to a provider.
@@ -103,6 +104,24 @@ pub async fn handle(
         )
         .into());
     }
+    // The body is relayed unread: its size stands for the prompt (about four bytes a token).
+    let size = content_length(&parts.headers).unwrap_or(0);
+    let count = move || size.div_ceil(4);
+    let user = parts
+        .headers
+        .get("x-sluice-user")
+        .and_then(|v| v.to_str().ok())
+        .or(principal.default_user());
+    let model = format!("{name}/*");
+    let demand = Demand {
+        model: &model,
+        group: None,
+        user,
+        output: gw.default_max_tokens,
+        prompt: &count,
+    };
+    let permit = tenancy::admit(&gw, &principal, &demand).await?;
+    cx.log.update(|f| f.permit = permit);
     let limit = usize::try_from(gw.max_body).unwrap_or(usize::MAX);
     let req = NativeRequest {
         method: parts.method.clone(),
@@ -120,6 +139,7 @@ pub async fn handle(
         "native pass-through"
     );
     let resp = provider.forward_native(req, &cx.call).await?;
+    // The provider's own x-ratelimit-* headers are relayed, so the gateway's are not added.
     Ok(relay(resp, &target.provider))
 }
 

@@ -129,7 +129,7 @@ pub async fn handle(
                     || sluice_tokens::count(std::str::from_utf8(&bytes).unwrap_or_default());
                 let demand = Demand {
                     model: &route.group.name,
-                    group: &route.group,
+                    group: Some(&route.group),
                     user: sticky,
                     output: output.unwrap_or(if produces_text {
                         gw.default_max_tokens

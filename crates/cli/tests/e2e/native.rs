@@ -681,3 +681,62 @@ async fn a_stalled_native_stream_ends_after_the_idle_timeout() {
         .await
         .expect("the upstream call was closed");
 }
+
+/// Virtual keys reach native routes under their limits: the allowlist is checked as
+/// `PROVIDER/*`, and the key's RPM counts native requests too.
+#[tokio::test]
+async fn native_routes_apply_virtual_keys_and_their_limits() {
+    let mock = sluice_testkit::MockUpstream::start().await;
+    let admin = "sk-admin-native-123456";
+    let gw = crate::harness::Sluice::start(&format!(
+        "server: {{ admin_key: \"{admin}\" }}\nproviders:\n  mock: {{ kind: openai-compatible, base_url: \"{}\" }}\n",
+        mock.base_url()
+    ));
+    let auth = format!("Bearer {admin}");
+    let create = |body: serde_json::Value| {
+        let url = gw.url("/admin/v1/keys");
+        let auth = auth.clone();
+        async move {
+            let r = crate::harness::send(
+                http::Method::POST,
+                &url,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                body.to_string(),
+            )
+            .await;
+            format!("Bearer {}", r.json()["key"].as_str().unwrap())
+        }
+    };
+    let limited = create(serde_json::json!({"name": "n", "rpm": 1, "models": ["mock/*"]})).await;
+    let elsewhere = create(serde_json::json!({"name": "o", "models": ["other/*"]})).await;
+    let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let call = |auth: String| {
+        let url = gw.url("/mock/v1/chat/completions");
+        let body = body.clone();
+        async move {
+            crate::harness::send(
+                http::Method::POST,
+                &url,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+    assert_eq!(call(limited.clone()).await.status, 200);
+    let r = call(limited).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(
+        r.json()["error"]["code"],
+        "rate_limit_exceeded_requests_key"
+    );
+    let r = call(elsewhere).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(mock.request_count(), 1);
+}

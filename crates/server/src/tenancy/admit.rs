@@ -20,8 +20,9 @@ pub(crate) struct Demand<'a> {
     /// The model group the request resolved to (for per-model limits, and the prices of its
     /// targets).
     pub model: &'a str,
-    /// The group itself.
-    pub group: &'a ModelGroup,
+    /// The group itself; `None` for native pass-through, whose model the gateway does not
+    /// read (its budget reservation is then zero: only an exhausted budget refuses it).
+    pub group: Option<&'a ModelGroup>,
     /// The end user, when the request names one.
     pub user: Option<&'a str>,
     /// The most output tokens the request may produce.
@@ -62,7 +63,9 @@ pub(crate) async fn admit(
         r.tokens = tokens;
     }
     if !a.budgets.is_empty() {
-        let reserve = gw.pricing.max_cost(d.group, prompt, d.output);
+        let reserve = d
+            .group
+            .map_or(0, |g| gw.pricing.max_cost(g, prompt, d.output));
         for b in &mut a.budgets {
             b.reserve_nano = reserve;
         }
