@@ -11,7 +11,9 @@
 //! what requests in flight have reserved (their maximum cost), so concurrent requests
 //! overshoot a budget only by how far actual usage exceeds estimates, never because they
 //! ran at once. The returned [`Permit`] is settled with the actual tokens and cost once the
-//! upstream answers; dropped unsettled, it gives its reservations back.
+//! upstream answers, and reports each budget's new total ([`Settled`]) so the caller can
+//! raise soft alerts without another round trip; dropped unsettled, it gives its
+//! reservations back.
 //!
 //! Counters live in memory (sharded maps, no global lock) or in Redis, where one Lua
 //! script per admission checks and increments every counter atomically, so any number of
@@ -39,7 +41,7 @@ use std::time::Duration;
 pub use check::{Admission, BudgetCheck, Level, ParallelCheck, RateCheck};
 pub use denied::{Denied, RateKind};
 pub use period::Period;
-pub use permit::{Permit, RateStatus, Remaining};
+pub use permit::{BudgetTotal, Permit, RateStatus, Remaining, Settled};
 pub use redis_backend::{PAUSE_AFTER_FAILURE, TIMEOUT};
 
 use memory::Memory;
@@ -74,8 +76,8 @@ pub enum LimitError {
     /// Redis failed moments ago and is left alone until [`PAUSE_AFTER_FAILURE`] passes.
     #[error("Redis failed recently and is not asked until the pause ends")]
     Paused,
-    /// The admission script answered something it never sends.
-    #[error("unexpected reply from the admission script: {0}")]
+    /// The admission or settlement script answered something it never sends.
+    #[error("unexpected reply from a limits script: {0}")]
     Reply(String),
     /// [`Limiter::redis`] was called outside a tokio runtime.
     #[error("the Redis limiter must be created inside the tokio runtime")]
@@ -172,26 +174,36 @@ impl Limiter {
         Ok(Permit::new(self.clone(), Some(hold), status, slots))
     }
 
-    /// Settles `hold` with actual usage; failures are logged.
-    async fn settle_hold(&self, hold: &Hold, actual_tokens: u64, actual_cost: Option<i64>) {
+    /// Settles `hold` with actual usage: the budget counters' new totals. Failures are
+    /// logged and report nothing.
+    async fn settle_hold(
+        &self,
+        hold: &Hold,
+        actual_tokens: u64,
+        actual_cost: Option<i64>,
+    ) -> Vec<BudgetTotal> {
         match &self.inner.backend {
             Backend::Memory(m) => m.settle(hold, actual_tokens, actual_cost),
-            Backend::Redis { counters, .. } => {
-                if let Err(e) = counters.settle(hold, actual_tokens, actual_cost).await {
+            Backend::Redis { counters, .. } => counters
+                .settle(hold, actual_tokens, actual_cost)
+                .await
+                .unwrap_or_else(|e| {
                     redis_failed("settle", &e);
-                }
-            }
+                    Vec::new()
+                }),
         }
     }
 
     /// Gives back everything `hold` reserved, without waiting.
     fn release(&self, hold: Hold) {
         match &self.inner.backend {
-            Backend::Memory(m) => m.settle(&hold, 0, None),
+            Backend::Memory(m) => drop(m.settle(&hold, 0, None)),
             Backend::Redis { .. } => match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     let limiter = self.clone();
-                    runtime.spawn(async move { limiter.settle_hold(&hold, 0, None).await });
+                    runtime.spawn(async move {
+                        limiter.settle_hold(&hold, 0, None).await;
+                    });
                 }
                 Err(_) => tracing::warn!(
                     ?hold,

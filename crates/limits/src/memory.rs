@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 
-use crate::RateKind;
 use crate::plan::{Hold, Plan, Verdict, budget_fits};
 use crate::shards::Shards;
 use crate::window::{Usage, WINDOW_MS};
+use crate::{BudgetTotal, RateKind};
 
 /// The in-memory counters.
 pub(crate) struct Memory {
@@ -157,9 +157,15 @@ impl Memory {
         Verdict::Admitted(usages)
     }
 
-    /// Adjusts the counters of `hold` by the settlement's differences. Counters that were
-    /// forgotten meanwhile are left alone, and no counter goes below zero.
-    pub(crate) fn settle(&self, hold: &Hold, actual_tokens: u64, actual_cost: Option<i64>) {
+    /// Adjusts the counters of `hold` by the settlement's differences, and reports the
+    /// budget counters' new totals. Counters that were forgotten meanwhile are left alone
+    /// (and not reported), and no counter goes below zero.
+    pub(crate) fn settle(
+        &self,
+        hold: &Hold,
+        actual_tokens: u64,
+        actual_cost: Option<i64>,
+    ) -> Vec<BudgetTotal> {
         for (scope, delta) in hold.token_deltas(actual_tokens) {
             let key = rate_key(RateKind::Tokens, scope);
             let mut shard = self.shards.lock(self.shards.index(&key));
@@ -172,13 +178,16 @@ impl Memory {
                 cell.prev = add(cell.prev, delta);
             }
         }
-        for (scope, period, delta) in hold.budget_deltas(actual_cost) {
-            let key = budget_key(scope, period);
+        let mut totals = Vec::with_capacity(hold.budgets.len());
+        for (budget, delta) in hold.budget_deltas(actual_cost) {
+            let key = budget_key(&budget.scope, &budget.period_id);
             let mut shard = self.shards.lock(self.shards.index(&key));
             if let Some(cell) = shard.budgets.get_mut(&key) {
                 cell.committed = cell.committed.saturating_add(delta).max(0);
+                totals.push(budget.total(cell.committed));
             }
         }
+        totals
     }
 
     fn keyed(&self, key: String) -> (String, usize) {

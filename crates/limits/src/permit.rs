@@ -3,9 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::Limiter;
 use crate::parallel::Slots;
 use crate::plan::Hold;
+use crate::{Level, Limiter, Period};
 
 /// The tightest requests and tokens limits a permit was admitted under, for OpenAI's
 /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers. Both are `None`
@@ -28,6 +28,33 @@ pub struct Remaining {
     /// How long until everything counted has slid out of the window, if nothing else
     /// comes in.
     pub reset: Duration,
+}
+
+/// What a settlement left in the budget counters of its permit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Every budget the permit held whose counter was still there, after the settlement.
+    /// Empty when the permit held no budget, and when Redis could not be asked.
+    pub budgets: Vec<BudgetTotal>,
+}
+
+/// One budget counter right after a settlement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetTotal {
+    /// Whose budget it is, as in [`crate::BudgetCheck::scope`].
+    pub scope: String,
+    /// The kind of entity.
+    pub level: Level,
+    /// How often the budget starts again.
+    pub period: Period,
+    /// The id of the period the request was counted in ([`Period::id`]).
+    pub period_id: String,
+    /// When that period ends (unix ms); `None` for a total budget.
+    pub resets_at: Option<i64>,
+    /// The budget's amount, as admitted.
+    pub limit_nano: i64,
+    /// What the counter holds now: spend plus the reservations of requests still in flight.
+    pub committed_nano: i64,
 }
 
 /// An admitted request. It holds its parallel slots and its token and budget
@@ -71,12 +98,18 @@ impl Permit {
     /// An unknown cost (`None`, e.g. a model without a price) counts as zero: the
     /// reservation is given back and nothing is recorded against the budget. Counters
     /// never go below zero. Consumes the permit, freeing its parallel slots; the future is
-    /// `Send`, so it can run on a spawned task. Failures are logged, never returned.
-    pub async fn settle(mut self, actual_tokens: u64, actual_cost_nano: Option<i64>) {
-        if let Some(hold) = self.hold.take() {
-            self.limiter
-                .settle_hold(&hold, actual_tokens, actual_cost_nano)
-                .await;
+    /// `Send`, so it can run on a spawned task. Reports every budget counter's new total
+    /// (read in the same step as the change, so it costs nothing extra); failures are
+    /// logged, never returned, and report nothing.
+    pub async fn settle(mut self, actual_tokens: u64, actual_cost_nano: Option<i64>) -> Settled {
+        match self.hold.take() {
+            Some(hold) => Settled {
+                budgets: self
+                    .limiter
+                    .settle_hold(&hold, actual_tokens, actual_cost_nano)
+                    .await,
+            },
+            None => Settled::default(),
         }
     }
 }

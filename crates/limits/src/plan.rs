@@ -9,7 +9,10 @@
 use std::time::Duration;
 
 use crate::window::{Usage, Window};
-use crate::{Admission, BudgetCheck, Denied, RateCheck, RateKind, RateStatus, Remaining};
+use crate::{
+    Admission, BudgetCheck, BudgetTotal, Denied, Level, Period, RateCheck, RateKind, RateStatus,
+    Remaining,
+};
 
 /// How long a budget counter outlives its period, so late settlements still land.
 const BUDGET_GRACE_MS: i64 = 3_600_000;
@@ -63,8 +66,38 @@ pub(crate) struct Hold {
     pub(crate) window: i64,
     /// TPM counters charged: scope and estimated tokens.
     pub(crate) tokens: Vec<(String, u64)>,
-    /// Budget counters charged: scope, period id and reservation.
-    pub(crate) budgets: Vec<(String, String, i64)>,
+    /// Budget counters charged.
+    pub(crate) budgets: Vec<HeldBudget>,
+}
+
+/// One budget counter a permit charged, with what settlement reports about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeldBudget {
+    pub(crate) scope: String,
+    pub(crate) level: Level,
+    pub(crate) period: Period,
+    /// The period's id, part of the counter's key.
+    pub(crate) period_id: String,
+    /// When the period ends (unix ms); `None` for a total budget.
+    pub(crate) resets_at: Option<i64>,
+    pub(crate) limit_nano: i64,
+    /// The reservation.
+    pub(crate) reserved: i64,
+}
+
+impl HeldBudget {
+    /// The report of this budget once its counter holds `committed_nano`.
+    pub(crate) fn total(&self, committed_nano: i64) -> BudgetTotal {
+        BudgetTotal {
+            scope: self.scope.clone(),
+            level: self.level,
+            period: self.period,
+            period_id: self.period_id.clone(),
+            resets_at: self.resets_at,
+            limit_nano: self.limit_nano,
+            committed_nano,
+        }
+    }
 }
 
 impl Hold {
@@ -85,15 +118,11 @@ impl Hold {
     pub(crate) fn budget_deltas(
         &self,
         actual_nano: Option<i64>,
-    ) -> impl Iterator<Item = (&str, &str, i64)> {
+    ) -> impl Iterator<Item = (&HeldBudget, i64)> {
         let actual = actual_nano.unwrap_or(0);
-        self.budgets.iter().map(move |(scope, period, reserved)| {
-            (
-                scope.as_str(),
-                period.as_str(),
-                actual.saturating_sub(*reserved),
-            )
-        })
+        self.budgets
+            .iter()
+            .map(move |b| (b, actual.saturating_sub(b.reserved)))
     }
 }
 
@@ -180,7 +209,15 @@ impl<'a> Plan<'a> {
             budgets: self
                 .budgets
                 .iter()
-                .map(|b| (b.check.scope.clone(), b.period_id.clone(), b.reserve))
+                .map(|b| HeldBudget {
+                    scope: b.check.scope.clone(),
+                    level: b.check.level,
+                    period: b.check.period,
+                    period_id: b.period_id.clone(),
+                    resets_at: b.end,
+                    limit_nano: b.check.limit_nano,
+                    reserved: b.reserve,
+                })
                 .collect(),
         };
         Ok((hold, status))

@@ -12,7 +12,8 @@
 //!   the caller's seed (`SET NX` inside the script) and expiring an hour after the period
 //!   ends (a total budget's counter after a day unused; it is re-seeded when next used).
 //!
-//! Settlement is a second small script (`settle.lua`) adding the differences. Windows are
+//! Settlement is a second small script (`settle.lua`) adding the differences and answering
+//! with the budget counters' new values, so alerts need no second round trip. Windows are
 //! numbered from the caller's clock, so replicas need synchronised clocks (NTP). Budget
 //! amounts are compared as Lua numbers, exact up to 2⁵³ nano-dollars (about $9 million).
 //! The keys of one script are not hashed to one slot, so Redis Cluster is not supported.
@@ -31,7 +32,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::plan::{Hold, Plan, Verdict, WINDOW_TTL, ttl_ms};
 use crate::window::{Usage, WINDOW_MS};
-use crate::{LimitError, RateKind};
+use crate::{BudgetTotal, LimitError, RateKind};
 
 /// The bound on connecting and on every command.
 pub const TIMEOUT: Duration = Duration::from_millis(250);
@@ -111,26 +112,36 @@ impl RedisCounters {
         verdict(&reply, plan.rates.len())
     }
 
-    /// Runs the settlement script for `hold`.
+    /// Runs the settlement script for `hold`: the budget counters' new totals, without
+    /// those that had expired.
     pub(crate) async fn settle(
         &self,
         hold: &Hold,
         actual_tokens: u64,
         actual_cost: Option<i64>,
-    ) -> Result<(), LimitError> {
+    ) -> Result<Vec<BudgetTotal>, LimitError> {
         let mut call = self.settle.prepare_invoke();
         call.arg(hold.tokens.len()).arg(window_ttl_ms());
         for (scope, delta) in hold.token_deltas(actual_tokens) {
             call.key(self.rate_key(RateKind::Tokens, hold.window, scope))
                 .arg(delta);
         }
-        for (scope, period, delta) in hold.budget_deltas(actual_cost) {
-            call.key(self.budget_key(period, scope)).arg(delta);
+        for (budget, delta) in hold.budget_deltas(actual_cost) {
+            call.key(self.budget_key(&budget.period_id, &budget.scope))
+                .arg(delta);
         }
         let mut conn = self.conn.clone();
-        self.bounded(call.invoke_async::<i64>(&mut conn))
-            .await
-            .map(drop)
+        let reply: Vec<i64> = self.bounded(call.invoke_async(&mut conn)).await?;
+        if reply.len() != hold.budgets.len() {
+            return Err(LimitError::Reply(format!("{reply:?}")));
+        }
+        Ok(hold
+            .budgets
+            .iter()
+            .zip(reply)
+            .filter(|(_, committed)| *committed >= 0)
+            .map(|(budget, committed)| budget.total(committed))
+            .collect())
     }
 
     fn rate_key(&self, kind: RateKind, window: i64, scope: &str) -> String {

@@ -33,6 +33,11 @@ async fn concurrent_reservations_never_overshoot_a_budget_in_memory() {
 }
 
 #[tokio::test]
+async fn settlements_report_budget_totals_in_memory() {
+    settlements_report_budget_totals(&replicas()).await;
+}
+
+#[tokio::test]
 async fn the_seed_is_used_once_in_memory() {
     the_seed_is_used_once(&replicas()).await;
 }

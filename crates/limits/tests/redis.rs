@@ -16,6 +16,7 @@ use common::*;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use sluice_limits::{
     Admission, Level, LimitError, Limiter, OnRedisError, ParallelCheck, REDIS_ERRORS, RateStatus,
+    Settled,
 };
 
 const URL: &str = "redis://127.0.0.1:6379";
@@ -64,6 +65,7 @@ on_two_replicas!(
     tokens_are_estimated_then_settled,
     a_failing_check_consumes_nothing,
     concurrent_reservations_never_overshoot_a_budget,
+    settlements_report_budget_totals,
     the_seed_is_used_once,
     unsettled_and_unpriced_requests_give_reservations_back,
     parallel_caps_hold_until_the_permit_goes,
@@ -97,6 +99,36 @@ async fn counters_expire_in_redis() {
         ttl <= set && ttl > set - 60_000,
         "budget ttl {ttl}, set {set}"
     );
+}
+
+#[tokio::test]
+async fn a_settlement_reports_nothing_for_an_expired_budget_counter() {
+    let Some((replicas, prefix)) = replicas("expired_budget_counter").await else {
+        return;
+    };
+    let a = budgets(vec![
+        budget("key:k_1", Level::Key, 10 * X, 0, X),
+        budget("team:t_1", Level::Team, 10 * X, 0, X),
+    ]);
+    let permit = replicas[0].admit(&a, NOW).await.unwrap();
+    let client = redis::Client::open(URL).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{prefix}budget:m202611:key:k_1"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let settled = permit.settle(0, Some(2 * X)).await;
+    let scopes: Vec<_> = settled.budgets.iter().map(|b| b.scope.as_str()).collect();
+    assert_eq!(scopes, ["team:t_1"]);
+    assert_eq!(settled.budgets[0].committed_nano, 2 * X);
+    // The expired counter was not brought back by the settlement.
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}budget:m202611:key:k_1"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
 }
 
 /// A recorder that only counts counters, by name and `op` label.
@@ -160,7 +192,8 @@ async fn fail_open_admits_uncounted_when_redis_is_down() {
     // Parallel caps are counted in the process, so they still hold.
     let denied = limiter.admit(&guarded(), NOW).await.unwrap_err();
     assert_eq!(denied.code(), "max_parallel_exceeded");
-    permit.settle(10, Some(X)).await;
+    // Nothing was counted, so nothing is reported.
+    assert_eq!(permit.settle(10, Some(X)).await, Settled::default());
     limiter.admit(&guarded(), NOW).await.unwrap();
     assert_eq!(counts.get(REDIS_ERRORS, "admit"), 2);
 }

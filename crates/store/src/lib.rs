@@ -1,5 +1,5 @@
-//! Sluice's store: the request log, the spend ledger and the tenancy documents (keys, teams,
-//! users, orgs) in SQLite or Postgres.
+//! Sluice's store: the request log, the spend ledger, the tenancy documents (keys, teams,
+//! users, orgs) and operator events (budget alerts) in SQLite or Postgres.
 //!
 //! [`Store`] wraps one sqlx pool of either backend. Both backends carry the same schema,
 //! written once per dialect under `migrations/sqlite/` and `migrations/postgres/` and applied
@@ -26,6 +26,7 @@
 //! change counter kept by triggers gives replicas a fingerprint that no committed write can
 //! leave unchanged.
 
+mod events;
 mod journal;
 mod logs;
 mod record;
@@ -44,6 +45,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use events::EventRow;
 pub use journal::Journal;
 pub use logs::{LogQuery, StatusFilter};
 pub use record::{Api, AttemptRecord, LogRecord, UsageSource};
@@ -246,6 +248,11 @@ const SQLITE_MIGRATIONS: &[Embed] = &[
         "spend",
         include_str!("../migrations/sqlite/0003_spend.sql"),
     ),
+    (
+        4,
+        "events",
+        include_str!("../migrations/sqlite/0004_events.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embed] = &[
@@ -263,6 +270,11 @@ const POSTGRES_MIGRATIONS: &[Embed] = &[
         3,
         "spend",
         include_str!("../migrations/postgres/0003_spend.sql"),
+    ),
+    (
+        4,
+        "events",
+        include_str!("../migrations/postgres/0004_events.sql"),
     ),
 ];
 

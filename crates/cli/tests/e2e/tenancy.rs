@@ -1,9 +1,10 @@
 //! Virtual keys, teams, limits, budgets and spend through the real binary: keys created
 //! through the admin API work at once and stop at once when revoked, allowlists refuse
 //! other models, rate limits answer 429 with the limit named, budgets hold under 200
-//! concurrent requests, two gateways sharing one Redis share one limit, and every request's
-//! cost lands in the spend ledger.
+//! concurrent requests, two gateways sharing one Redis share one limit, every request's
+//! cost lands in the spend ledger, and a budget's soft alert is raised once per period.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::Method;
@@ -652,4 +653,166 @@ async fn streams_are_priced_from_upstream_usage_or_estimated_when_cut() {
     let completion = rec["completion_tokens"].as_u64().unwrap();
     assert!((1..5).contains(&completion), "{rec}");
     assert!(rec["cost_usd"].as_f64().unwrap() > 0.0, "{rec}");
+}
+
+/// A local webhook receiver: answers 200 to every request and keeps each one's request
+/// line and JSON body.
+async fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let sink = calls.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let mut head: Option<(usize, usize)> = None;
+                loop {
+                    if let Some((start, len)) = head {
+                        if buf.len() >= start + len {
+                            let line = String::from_utf8_lossy(&buf)
+                                .lines()
+                                .next()
+                                .unwrap()
+                                .to_owned();
+                            let body = serde_json::from_slice(&buf[start..start + len]).unwrap();
+                            sink.lock().unwrap().push((line, body));
+                            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                            let _ = conn.write_all(ok).await;
+                            return;
+                        }
+                    } else if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let text = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let len = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        head = Some((end + 4, len));
+                        continue;
+                    }
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (url, calls)
+}
+
+/// Waits until the spend ledger holds `n` requests of key `id`.
+async fn wait_for_spend(g: &Sluice, id: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = ok_json(&admin(g, Method::GET, "/admin/v1/spend?group_by=key", Value::Null).await);
+        let rows = v["data"].as_array().unwrap();
+        if rows.iter().any(|r| r["group"] == id && r["requests"] == n) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spend never showed {n} requests: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The budget alerts `/admin/v1/events` lists.
+async fn alert_events(g: &Sluice) -> Vec<Value> {
+    let v = ok_json(
+        &admin(
+            g,
+            Method::GET,
+            "/admin/v1/events?kind=budget_alert",
+            Value::Null,
+        )
+        .await,
+    );
+    v["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_budget_alert_is_raised_once_per_period_with_an_event_and_a_webhook() {
+    let mock = MockUpstream::start().await;
+    let g = gateway(&mock, "");
+    let (url, calls) = webhook_receiver().await;
+    // Each request costs $0.007; 30% of $0.05 is $0.015, crossed by the third request. The
+    // budget leaves room for more requests after it.
+    let (id, key) = create_key(
+        &g,
+        json!({"name": "watched", "budget": {"amount": "0.05", "period": "monthly",
+               "alert_at": 0.3, "webhook": url}}),
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(chat(&g, &key, "fast").await.status, 200);
+    }
+    wait_for_spend(&g, &id, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(calls.lock().unwrap().len(), 0, "alerted at $0.014");
+    assert_eq!(alert_events(&g).await, Vec::<Value>::new());
+
+    assert_eq!(chat(&g, &key, "fast").await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while calls.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the webhook was never called");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (line, body) = calls.lock().unwrap()[0].clone();
+    assert_eq!(line, "POST /hook HTTP/1.1");
+    assert_eq!(body["type"], "budget_alert", "{body}");
+    assert_eq!(body["level"], "key");
+    assert_eq!(body["id"], id.as_str());
+    assert_eq!(body["scope"], format!("key:{id}"));
+    assert_eq!(body["period"], "monthly");
+    assert_eq!(body["amount_usd"], 0.05);
+    assert_eq!(body["spent_usd"], 0.021);
+    assert_eq!(body["alert_at"], 0.3);
+    assert!(body["at"].as_i64().unwrap() > 1_700_000_000_000, "{body}");
+    // The event was stored before the webhook was called.
+    let events = alert_events(&g).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["scope"], format!("key:{id}"));
+    assert_eq!(events[0]["data"]["spent_usd"], 0.021);
+    assert_eq!(events[0]["data"]["threshold_usd"], 0.015);
+
+    // More requests in the same period, still under the budget, raise nothing more.
+    for _ in 0..2 {
+        assert_eq!(chat(&g, &key, "fast").await.status, 200);
+    }
+    wait_for_spend(&g, &id, 5).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(alert_events(&g).await.len(), 1);
+    let auth = format!("Bearer {ADMIN}");
+    let metrics = send(
+        Method::GET,
+        &g.url("/metrics"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert!(
+        metrics
+            .text()
+            .contains("sluice_budget_alerts_total{level=\"key\"} 1\n"),
+        "{}",
+        metrics.text()
+    );
+
+    // Filters and bad parameters.
+    let path = "/admin/v1/events?kind=other";
+    let v = ok_json(&admin(&g, Method::GET, path, Value::Null).await);
+    assert_eq!(v["data"], json!([]));
+    let path = "/admin/v1/events?since=2100-01-01T00:00:00Z";
+    let v = ok_json(&admin(&g, Method::GET, path, Value::Null).await);
+    assert_eq!(v["data"], json!([]));
+    let r = admin(&g, Method::GET, "/admin/v1/events?limit=0", Value::Null).await;
+    assert_eq!(error_of(&r, 400)["param"], "limit");
+    let r = admin(&g, Method::GET, "/admin/v1/events?planet=x", Value::Null).await;
+    assert_eq!(error_of(&r, 400)["param"], "planet");
 }

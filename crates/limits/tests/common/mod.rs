@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use sluice_limits::{
-    Admission, BudgetCheck, Denied, Level, Limiter, ParallelCheck, Period, Permit, RateCheck,
-    RateKind,
+    Admission, BudgetCheck, BudgetTotal, Denied, Level, Limiter, ParallelCheck, Period, Permit,
+    RateCheck, RateKind, Settled,
 };
 use tokio::task::JoinSet;
 
@@ -197,6 +197,51 @@ pub async fn concurrent_reservations_never_overshoot_a_budget(replicas: &[Limite
     // 10 X spent: ten more reservations fit.
     let (more, _) = admit_concurrently(replicas, &a, 30).await;
     assert_eq!(more.len(), 10);
+}
+
+/// A settlement reports each budget's committed total afterwards: spend plus what other
+/// requests in flight (on any replica) still hold.
+pub async fn settlements_report_budget_totals(replicas: &[Limiter]) {
+    let [a, b] = [&replicas[0], &replicas[replicas.len() - 1]];
+    let mut ask = budgets(vec![
+        budget("key:k_1", Level::Key, 10 * X, 2 * X, 3 * X),
+        budget("team:t_1", Level::Team, 100 * X, 0, 3 * X),
+    ]);
+    ask.rates = vec![tpm("key:k_1", 1000, 10)];
+    let first = a.admit(&ask, NOW).await.unwrap();
+    let second = b.admit(&ask, NOW).await.unwrap();
+    let total = |scope: &str, level, limit, committed| BudgetTotal {
+        scope: scope.into(),
+        level,
+        period: Period::Monthly,
+        period_id: "m202611".into(),
+        // 2026-12-01T00:00:00Z.
+        resets_at: Some(1_796_083_200_000),
+        limit_nano: limit,
+        committed_nano: committed,
+    };
+    // The key: seed 2 X, two reservations of 3 X, the first replaced by X.
+    assert_eq!(
+        first.settle(7, Some(X)).await.budgets,
+        [
+            total("key:k_1", Level::Key, 10 * X, 6 * X),
+            total("team:t_1", Level::Team, 100 * X, 4 * X),
+        ]
+    );
+    // An unknown cost gives the reservation back and reports what is left.
+    assert_eq!(
+        second.settle(7, None).await.budgets,
+        [
+            total("key:k_1", Level::Key, 10 * X, 3 * X),
+            total("team:t_1", Level::Team, 100 * X, X),
+        ]
+    );
+    // A permit without budgets reports none.
+    let unbudgeted = a.admit(&rates(vec![tpm("key:k_1", 1000, 10)]), NOW).await;
+    assert_eq!(
+        unbudgeted.unwrap().settle(5, Some(X)).await,
+        Settled::default()
+    );
 }
 
 /// The seed counts only when the counter is created.

@@ -117,6 +117,10 @@ const HELP: &[(&str, &str)] = &[
         crate::tenancy::REJECTED,
         "Requests refused by a rate limit, budget or parallel cap, by code (rate_limit_exceeded_requests_key, budget_exceeded, ...).",
     ),
+    (
+        crate::tenancy::alerts::ALERTS,
+        "Budget soft alerts raised (once per budget and period, when its committed spend reached alert_at of the amount), by level.",
+    ),
 ];
 
 /// Every series of this process.

@@ -525,7 +525,11 @@ impl Entry {
                 cost.map(|c| c.0)
             };
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(permit.settle(used, spent));
+                let tenancy = gw.tenancy.clone();
+                rt.spawn(async move {
+                    let settled = permit.settle(used, spent).await;
+                    tenancy.settled(&settled).await;
+                });
             }
         }
         r.attempts = call

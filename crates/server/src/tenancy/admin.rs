@@ -1,5 +1,5 @@
 //! The admin API of tenancy: `/admin/v1/{keys,teams,users,orgs}` (create, list, get, update,
-//! delete; keys also revoke and rotate) and `/admin/v1/spend`.
+//! delete; keys also revoke and rotate), `/admin/v1/spend` and `/admin/v1/events`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +48,7 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/admin/v1/keys/{id}/revoke", post(revoke))
         .route("/admin/v1/keys/{id}/rotate", post(rotate))
         .route("/admin/v1/spend", get(spend))
+        .route("/admin/v1/events", get(events))
 }
 
 fn store(gw: &Gateway) -> Result<&Store, GatewayError> {
@@ -391,15 +392,7 @@ async fn spend(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&gw)?;
-    for name in params.keys() {
-        if !["group_by", "from", "to", "limit"].contains(&name.as_str()) {
-            return Err(GatewayError::invalid_request(format!(
-                "unknown query parameter {name:?}; expected group_by, from, to or limit"
-            ))
-            .with_param(name.clone())
-            .into());
-        }
-    }
+    known_params(&params, &["group_by", "from", "to", "limit"])?;
     let group_by = params.get("group_by").map_or("model", String::as_str);
     let dim = SpendDim::parse(group_by).ok_or_else(|| {
         GatewayError::invalid_request(format!(
@@ -408,29 +401,9 @@ async fn spend(
         .with_param("group_by")
     })?;
     let now = sluice_store::unix_ms();
-    let time = |name: &str, default: i64| -> Result<i64, GatewayError> {
-        match params.get(name) {
-            None => Ok(default),
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .or_else(|| super::doc::parse_time(text))
-                .ok_or_else(|| {
-                    GatewayError::invalid_request(format!(
-                        "{name}: expected unix milliseconds or an RFC 3339 time, got {text:?}"
-                    ))
-                    .with_param(name.to_owned())
-                }),
-        }
-    };
-    let from = time("from", now - 30 * 86_400_000)?;
-    let to = time("to", now + 3_600_000)?;
-    let limit = match params.get("limit") {
-        None => 1000,
-        Some(text) => text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            GatewayError::invalid_request("limit: expected a positive integer").with_param("limit")
-        })?,
-    };
+    let from = time_param(&params, "from", now - 30 * 86_400_000)?;
+    let to = time_param(&params, "to", now + 3_600_000)?;
+    let limit = limit_param(&params, 1000, u32::MAX)?;
     let rows = store
         .spend(&SpendQuery {
             group_by: dim,
@@ -461,4 +434,85 @@ async fn spend(
         "to": to,
         "data": data,
     })))
+}
+
+/// `GET /admin/v1/events?kind=&since=&limit=`: stored events (budget alerts), newest first;
+/// `since` is unix milliseconds or RFC 3339 (default: all), `limit` at most 1000 (default
+/// 100).
+async fn events(
+    State(gw): State<Arc<Gateway>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let store = store(&gw)?;
+    known_params(&params, &["kind", "since", "limit"])?;
+    let kind = params
+        .get("kind")
+        .map(String::as_str)
+        .filter(|k| !k.is_empty());
+    let since = time_param(&params, "since", 0)?;
+    let limit = limit_param(&params, 100, 1000)?;
+    let rows = store
+        .events(kind, since, limit)
+        .await
+        .map_err(store_failed)?;
+    let data: Vec<Value> = rows
+        .into_iter()
+        .map(|e| {
+            json!({"id": e.id, "object": "event", "at": e.at, "kind": e.kind, "scope": e.scope,
+                   "data": e.data})
+        })
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+/// Refuses query parameters other than `known`.
+fn known_params(params: &HashMap<String, String>, known: &[&str]) -> Result<(), GatewayError> {
+    match params.keys().find(|name| !known.contains(&name.as_str())) {
+        None => Ok(()),
+        Some(name) => Err(GatewayError::invalid_request(format!(
+            "unknown query parameter {name:?}; expected one of {}",
+            known.join(", ")
+        ))
+        .with_param(name.clone())),
+    }
+}
+
+/// The time parameter `name`: unix milliseconds or RFC 3339; `default` when absent.
+fn time_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: i64,
+) -> Result<i64, GatewayError> {
+    let Some(text) = params.get(name) else {
+        return Ok(default);
+    };
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| super::doc::parse_time(text))
+        .ok_or_else(|| {
+            GatewayError::invalid_request(format!(
+                "{name}: expected unix milliseconds or an RFC 3339 time, got {text:?}"
+            ))
+            .with_param(name.to_owned())
+        })
+}
+
+/// The `limit` parameter: from 1 to `max`; `default` when absent.
+fn limit_param(
+    params: &HashMap<String, String>,
+    default: u32,
+    max: u32,
+) -> Result<u32, GatewayError> {
+    let Some(text) = params.get("limit") else {
+        return Ok(default);
+    };
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            GatewayError::invalid_request(format!(
+                "limit: expected a positive integer of at most {max}"
+            ))
+            .with_param("limit")
+        })
 }

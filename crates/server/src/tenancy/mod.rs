@@ -7,10 +7,12 @@
 //! fingerprint every second. Authentication turns the presented credential into a
 //! [`Principal`] (key → team → org); [`admit`] turns the principal, the end user and the
 //! model into one all-or-nothing admission against the limiter, whose permit is settled with
-//! the actual usage and cost when the request's record is finished.
+//! the actual usage and cost when the request's record is finished; the budget totals the
+//! settlement reports feed the soft alerts ([`alerts`]).
 
 pub(crate) mod admin;
 mod admit;
+pub(crate) mod alerts;
 pub(crate) mod doc;
 mod snapshot;
 
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use futures_util::StreamExt;
-use sluice_limits::Period;
+use sluice_limits::{Period, Settled};
 use sluice_store::{SpendDim, Store, TenantsFingerprint};
 use sluice_types::{ErrorKind, GatewayError, Origin};
 
@@ -87,6 +89,7 @@ pub struct Tenancy {
     redis: Option<redis::Client>,
     channel: String,
     fingerprint: std::sync::Mutex<Option<TenantsFingerprint>>,
+    alerts: alerts::Alerts,
 }
 
 impl Tenancy {
@@ -99,11 +102,20 @@ impl Tenancy {
             .map_err(|e| format!("redis: {e}"))?;
         Ok(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            alerts: alerts::Alerts::new(store.clone(), redis.clone(), prefix),
             store,
             redis,
             channel: format!("{prefix}tenancy"),
             fingerprint: std::sync::Mutex::new(None),
         })
+    }
+
+    /// After a request's permit was settled: raises the budget alerts it made due.
+    pub(crate) async fn settled(&self, settled: &Settled) {
+        if !settled.budgets.is_empty() {
+            let now = sluice_store::unix_ms();
+            self.alerts.check(&self.current(), settled, now).await;
+        }
     }
 
     /// The current view.
