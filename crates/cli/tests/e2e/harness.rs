@@ -336,3 +336,83 @@ pub fn ok_json(r: &Resp) -> serde_json::Value {
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
+
+/// An admin API call with `admin_key`: a JSON body unless `body` is null.
+pub async fn admin_call(
+    g: &Sluice,
+    admin_key: &str,
+    method: Method,
+    path: &str,
+    body: serde_json::Value,
+) -> Resp {
+    let auth = format!("Bearer {admin_key}");
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    send(
+        method,
+        &g.url(path),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+    .await
+}
+
+/// Creates a virtual key through the admin API; returns its id and secret.
+pub async fn create_key(g: &Sluice, admin_key: &str, body: serde_json::Value) -> (String, String) {
+    let r = admin_call(g, admin_key, Method::POST, "/admin/v1/keys", body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// POSTs a JSON body to `url` with `key` as the bearer key, plus `headers`.
+pub async fn post_as(
+    url: &str,
+    key: &str,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let auth = format!("Bearer {key}");
+    let mut h = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    h.extend_from_slice(headers);
+    send(Method::POST, url, &h, body.to_string()).await
+}
+
+/// Whether the Redis at 127.0.0.1:6379 answers; in CI a missing Redis is a failure,
+/// elsewhere `test` is skipped with a printed reason.
+pub fn redis_available(test: &str) -> bool {
+    use std::io::{Read, Write};
+    let ping = || -> std::io::Result<bool> {
+        let addr = "127.0.0.1:6379".parse().unwrap();
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        s.write_all(b"PING\r\n")?;
+        let mut buf = [0u8; 7];
+        s.read_exact(&mut buf)?;
+        Ok(&buf == b"+PONG\r\n")
+    };
+    match ping() {
+        Ok(true) => true,
+        outcome if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true and no Redis answers at 127.0.0.1:6379: {outcome:?}")
+        }
+        outcome => {
+            eprintln!(
+                "skipping {test}: no Redis at 127.0.0.1:6379 ({outcome:?}); CI=true makes this a failure"
+            );
+            false
+        }
+    }
+}

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sluice_testkit::{Behavior, MockUpstream, Recorded, anthropic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Resp, Sluice, get, read_events, send, send_streaming};
+use crate::harness::{Resp, Sluice, create_key, get, post_as, read_events, send, send_streaming};
 
 const ADMIN_KEY: &str = "sk-admin-native";
 const GEMINI_GENERATE: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
@@ -692,42 +692,23 @@ async fn native_routes_apply_virtual_keys_and_their_limits() {
         "server: {{ admin_key: \"{admin}\" }}\nproviders:\n  mock: {{ kind: openai-compatible, base_url: \"{}\" }}\n",
         mock.base_url()
     ));
-    let auth = format!("Bearer {admin}");
-    let create = |body: serde_json::Value| {
-        let url = gw.url("/admin/v1/keys");
-        let auth = auth.clone();
-        async move {
-            let r = crate::harness::send(
-                http::Method::POST,
-                &url,
-                &[
-                    ("authorization", auth.as_str()),
-                    ("content-type", "application/json"),
-                ],
-                body.to_string(),
-            )
-            .await;
-            format!("Bearer {}", r.json()["key"].as_str().unwrap())
-        }
-    };
-    let limited = create(serde_json::json!({"name": "n", "rpm": 1, "models": ["mock/*"]})).await;
-    let elsewhere = create(serde_json::json!({"name": "o", "models": ["other/*"]})).await;
-    let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).to_string();
-    let call = |auth: String| {
-        let url = gw.url("/mock/v1/chat/completions");
-        let body = body.clone();
-        async move {
-            crate::harness::send(
-                http::Method::POST,
-                &url,
-                &[
-                    ("authorization", auth.as_str()),
-                    ("content-type", "application/json"),
-                ],
-                body,
-            )
-            .await
-        }
+    let (_, limited) = create_key(
+        &gw,
+        admin,
+        serde_json::json!({"name": "n", "rpm": 1, "models": ["mock/*"]}),
+    )
+    .await;
+    let (_, elsewhere) = create_key(
+        &gw,
+        admin,
+        serde_json::json!({"name": "o", "models": ["other/*"]}),
+    )
+    .await;
+    let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    let url = gw.url("/mock/v1/chat/completions");
+    let call = |key: String| {
+        let (url, body) = (url.clone(), body.clone());
+        async move { post_as(&url, &key, &body, &[]).await }
     };
     assert_eq!(call(limited.clone()).await.status, 200);
     let r = call(limited).await;

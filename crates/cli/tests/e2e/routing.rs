@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sluice_testkit::{Behavior, MockUpstream};
 
-use crate::harness::{Sluice, get, post_json, read_events, send_streaming};
+use http::Method;
+
+use crate::harness::{
+    Sluice, admin_call, create_key, get, post_as, post_json, read_events, send_streaming,
+};
 
 fn hi() -> Value {
     json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
@@ -461,49 +465,21 @@ async fn routing_rules_see_the_callers_team() {
         a.base_url(),
         b.base_url()
     ));
-    let auth = format!("Bearer {admin}");
-    let h = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let r = crate::harness::send(
-        http::Method::POST,
-        &gw.url("/admin/v1/teams"),
-        &h,
-        json!({"id": "team_vip"}).to_string(),
+    let r = admin_call(
+        &gw,
+        admin,
+        Method::POST,
+        "/admin/v1/teams",
+        json!({"id": "team_vip"}),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = crate::harness::send(
-        http::Method::POST,
-        &gw.url("/admin/v1/keys"),
-        &h,
-        json!({"name": "v", "team": "team_vip"}).to_string(),
-    )
-    .await;
-    let vip = format!("Bearer {}", r.json()["key"].as_str().unwrap());
-    let r = crate::harness::send(
-        http::Method::POST,
-        &gw.url("/admin/v1/keys"),
-        &h,
-        json!({"name": "plain"}).to_string(),
-    )
-    .await;
-    let plain = format!("Bearer {}", r.json()["key"].as_str().unwrap());
-    let ask = |auth: String| {
-        let url = gw.url("/v1/chat/completions");
-        async move {
-            crate::harness::send(
-                http::Method::POST,
-                &url,
-                &[
-                    ("authorization", auth.as_str()),
-                    ("content-type", "application/json"),
-                ],
-                hi().to_string(),
-            )
-            .await
-        }
+    let (_, vip) = create_key(&gw, admin, json!({"name": "v", "team": "team_vip"})).await;
+    let (_, plain) = create_key(&gw, admin, json!({"name": "plain"})).await;
+    let url = gw.url("/v1/chat/completions");
+    let ask = |key: String| {
+        let url = url.clone();
+        async move { post_as(&url, &key, &hi(), &[]).await }
     };
     let r = ask(vip).await;
     assert_eq!(r.header("x-sluice-rule"), Some("vip"), "{}", r.text());
