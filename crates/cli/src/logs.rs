@@ -48,23 +48,7 @@ pub struct LogsArgs {
 
 /// Runs `sluice logs`.
 pub fn run(args: LogsArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(logs(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::admin::run_command(logs(args))
 }
 
 async fn logs(args: LogsArgs) -> Result<(), String> {
