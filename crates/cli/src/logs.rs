@@ -41,6 +41,27 @@ pub struct LogsArgs {
     /// Only this end user.
     #[arg(long)]
     user: Option<String>,
+    /// Only this virtual key (its id).
+    #[arg(long)]
+    key: Option<String>,
+    /// Only this team (its id).
+    #[arg(long)]
+    team: Option<String>,
+    /// Only this org (its id).
+    #[arg(long)]
+    org: Option<String>,
+    /// Only this cache outcome: `HIT`, `MISS`, `BYPASS`.
+    #[arg(long)]
+    cache: Option<String>,
+    /// Only records with this tag: `name=value`.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Only records that cost at least this many USD.
+    #[arg(long)]
+    min_cost: Option<String>,
+    /// Only records that took at least this many milliseconds.
+    #[arg(long)]
+    min_duration_ms: Option<String>,
     /// Print the one record with this request id, every field.
     #[arg(long, conflicts_with = "follow")]
     id: Option<String>,
@@ -67,6 +88,13 @@ async fn logs(args: LogsArgs) -> Result<(), String> {
         ("provider", &args.provider),
         ("status", &args.status),
         ("user", &args.user),
+        ("key", &args.key),
+        ("team", &args.team),
+        ("org", &args.org),
+        ("cache", &args.cache),
+        ("tag", &args.tag),
+        ("min_cost", &args.min_cost),
+        ("min_duration_ms", &args.min_duration_ms),
     ] {
         if let Some(v) = value {
             filters.push_str(&format!("&{name}={}", encode(v)));

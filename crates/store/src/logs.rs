@@ -54,7 +54,7 @@ impl StatusFilter {
 }
 
 /// Filters of a log query; every set filter must hold. Results are newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogQuery {
     /// The requested model or the model group it resolved to.
     pub model: Option<String>,
@@ -70,6 +70,16 @@ pub struct LogQuery {
     pub key: Option<String>,
     /// Team id.
     pub team: Option<String>,
+    /// Org id.
+    pub org: Option<String>,
+    /// Cache outcome (`HIT`, `MISS`, `BYPASS`, …).
+    pub cache: Option<String>,
+    /// A tag that must have this value: `(name, value)`.
+    pub tag: Option<(String, String)>,
+    /// Cost at least this (USD).
+    pub min_cost: Option<f64>,
+    /// Duration at least this (milliseconds).
+    pub min_duration_ms: Option<u64>,
     /// Received at or after (unix ms).
     pub from: Option<i64>,
     /// Received before (unix ms).
@@ -90,6 +100,11 @@ impl Default for LogQuery {
             user: None,
             key: None,
             team: None,
+            org: None,
+            cache: None,
+            tag: None,
+            min_cost: None,
+            min_duration_ms: None,
             from: None,
             to: None,
             before: None,
@@ -212,7 +227,8 @@ impl Store {
 
     /// The records matching `query`, newest first.
     pub async fn query_logs(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
-        let columns = select_columns(self.backend());
+        let backend = self.backend();
+        let columns = select_columns(backend);
         let records = with_pool!(self, pool => {
             let mut q = QueryBuilder::new(format!("SELECT {columns} FROM request_logs WHERE 1 = 1"));
             if let Some(model) = &query.model {
@@ -242,10 +258,32 @@ impl Store {
                 ("user_id", &query.user),
                 ("key_id", &query.key),
                 ("team_id", &query.team),
+                ("org_id", &query.org),
+                ("cache", &query.cache),
             ] {
                 if let Some(value) = value {
                     q.push(format!(" AND {column} = ")).push_bind(value.as_str());
                 }
+            }
+            if let Some((name, value)) = &query.tag {
+                match backend {
+                    Backend::Sqlite => {
+                        // A quoted JSON path, so any tag name is one key.
+                        let path = format!("$.\"{}\"", name.replace('"', "\\\""));
+                        q.push(" AND json_extract(tags, ").push_bind(path).push(")");
+                    }
+                    Backend::Postgres => {
+                        q.push(" AND (tags ->> ").push_bind(name.as_str()).push(")");
+                    }
+                }
+                q.push(" = ").push_bind(value.as_str());
+            }
+            if let Some(cost) = query.min_cost {
+                q.push(" AND cost_usd >= ").push_bind(cost);
+            }
+            if let Some(ms) = query.min_duration_ms {
+                q.push(" AND duration_ms >= ")
+                    .push_bind(i64::try_from(ms).unwrap_or(i64::MAX));
             }
             if let Some(from) = query.from {
                 q.push(" AND received_at >= ").push_bind(from);

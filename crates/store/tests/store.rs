@@ -19,6 +19,7 @@ on_both_backends!(
     large_batches_span_several_statements,
     pruning_by_age_and_by_row_count,
     nul_characters_are_stored,
+    queries_filter_by_tenant_cache_tag_cost_and_duration,
 );
 
 fn rec(id: &str, at: i64) -> LogRecord {
@@ -251,4 +252,45 @@ async fn nul_characters_are_stored(db: &TestDb) {
         db.store.backend(),
         Backend::Sqlite | Backend::Postgres
     ));
+}
+
+async fn queries_filter_by_tenant_cache_tag_cost_and_duration(db: &TestDb) {
+    let mut records = Vec::new();
+    for i in 0..6 {
+        let mut r = rec(&format!("f{i}"), 20_000 + i);
+        r.org = (i < 3).then(|| "org_a".to_owned());
+        r.cache = Some(if i % 2 == 0 { "HIT" } else { "MISS" }.into());
+        r.tags = Some(match i {
+            0 => json!({"feature": "search", "env": "prod"}),
+            1 => json!({"feature": "chat"}),
+            2 => json!({"feature.name": "dotted", "feature": "search"}),
+            _ => json!({}),
+        });
+        r.cost_usd = Some(0.001 * f64::from(u32::try_from(i).unwrap()));
+        r.duration_ms = 100 * u64::try_from(i).unwrap();
+        records.push(r);
+    }
+    db.store.insert_logs(&records).await.unwrap();
+    let ids = |rs: Vec<LogRecord>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let run = |f: &dyn Fn(&mut LogQuery)| {
+        let mut q = LogQuery::default();
+        f(&mut q);
+        q
+    };
+    let org = run(&|q| q.org = Some("org_a".into()));
+    assert_eq!(ids(db.store.query_logs(&org).await.unwrap()), ["f2", "f1", "f0"]);
+    let hits = run(&|q| q.cache = Some("HIT".into()));
+    assert_eq!(ids(db.store.query_logs(&hits).await.unwrap()), ["f4", "f2", "f0"]);
+    let search = run(&|q| q.tag = Some(("feature".into(), "search".into())));
+    assert_eq!(ids(db.store.query_logs(&search).await.unwrap()), ["f2", "f0"]);
+    // A tag name with a dot is one key, not a path.
+    let dotted = run(&|q| q.tag = Some(("feature.name".into(), "dotted".into())));
+    assert_eq!(ids(db.store.query_logs(&dotted).await.unwrap()), ["f2"]);
+    let dear = run(&|q| q.min_cost = Some(0.0035));
+    assert_eq!(ids(db.store.query_logs(&dear).await.unwrap()), ["f5", "f4"]);
+    let slow = run(&|q| {
+        q.min_duration_ms = Some(300);
+        q.cache = Some("MISS".into());
+    });
+    assert_eq!(ids(db.store.query_logs(&slow).await.unwrap()), ["f5", "f3"]);
 }

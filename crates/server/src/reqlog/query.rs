@@ -17,11 +17,27 @@ const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 1000;
 /// Query parameters `GET /admin/v1/logs` understands.
 const PARAMS: &[&str] = &[
-    "model", "provider", "status", "api", "user", "key", "team", "from", "to", "before", "limit",
+    "model",
+    "provider",
+    "status",
+    "api",
+    "user",
+    "key",
+    "team",
+    "org",
+    "cache",
+    "tag",
+    "min_cost",
+    "min_duration_ms",
+    "from",
+    "to",
+    "before",
+    "limit",
 ];
 
 /// `GET /admin/v1/logs`: records newest first, filtered by `model` (requested or resolved),
-/// `provider`, `status` (`200`, `5xx`, `error`), `api`, `user`, `key`, `team`, `from` and
+/// `provider`, `status` (`200`, `5xx`, `error`), `api`, `user`, `key`, `team`, `org`,
+/// `cache` (`HIT`, `MISS`, …), `tag` (`name=value`), `min_cost` (USD), `min_duration_ms`, `from` and
 /// `to` (unix milliseconds, `from` inclusive, `to` exclusive), paged by `limit` (default 50,
 /// at most 1000) and `before` (the `next` cursor of the previous page).
 pub async fn list(
@@ -134,6 +150,30 @@ fn parse_query(params: &HashMap<String, String>) -> Result<LogQuery, GatewayErro
                 })
         })
         .transpose()?;
+    let tag = text("tag")
+        .map(|v| match v.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+            _ => Err(bad("tag", format!("expected name=value, got {v:?}"))),
+        })
+        .transpose()?;
+    let min_cost = text("min_cost")
+        .map(|v| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|c| c.is_finite() && *c >= 0.0)
+                .ok_or_else(|| bad("min_cost", format!("expected USD such as 0.01, got {v:?}")))
+        })
+        .transpose()?;
+    let min_duration_ms = text("min_duration_ms")
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                bad(
+                    "min_duration_ms",
+                    format!("expected milliseconds, got {v:?}"),
+                )
+            })
+        })
+        .transpose()?;
     let limit = match text("limit") {
         None => DEFAULT_LIMIT,
         Some(v) => v
@@ -150,6 +190,11 @@ fn parse_query(params: &HashMap<String, String>) -> Result<LogQuery, GatewayErro
         user: text("user"),
         key: text("key"),
         team: text("team"),
+        org: text("org"),
+        cache: text("cache").map(|c| c.to_ascii_uppercase()),
+        tag,
+        min_cost,
+        min_duration_ms,
         from: ms("from")?,
         to: ms("to")?,
         before,
@@ -204,6 +249,9 @@ mod tests {
             (&[("api", "chatz")][..], "api"),
             (&[("before", "nope")][..], "before"),
             (&[("modle", "fast")][..], "modle"),
+            (&[("tag", "nokey")][..], "tag"),
+            (&[("min_cost", "-1")][..], "min_cost"),
+            (&[("min_duration_ms", "slow")][..], "min_duration_ms"),
         ] {
             let e = parse(pairs).err();
             assert_eq!(e.as_ref().and_then(|e| e.param()), Some(param), "{pairs:?}");
