@@ -89,6 +89,9 @@ pub struct Tenancy {
     redis: Option<redis::Client>,
     channel: String,
     fingerprint: std::sync::Mutex<Option<TenantsFingerprint>>,
+    /// Held by a reload from its first read to its swap, so a slower, older reload can
+    /// never replace a newer view.
+    reloading: tokio::sync::Mutex<()>,
     alerts: alerts::Alerts,
 }
 
@@ -107,6 +110,7 @@ impl Tenancy {
             redis,
             channel: format!("{prefix}tenancy"),
             fingerprint: std::sync::Mutex::new(None),
+            reloading: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -182,6 +186,7 @@ impl Tenancy {
         let Some(store) = &self.store else {
             return Ok(());
         };
+        let _one_at_a_time = self.reloading.lock().await;
         let fingerprint = store.tenants_fingerprint().await?;
         let rows = store.tenants().await?;
         let now = sluice_store::unix_ms();
