@@ -89,6 +89,11 @@ impl CacheKey {
         })
     }
 
+    /// The key with this hash, model and scope (a semantic row's answer).
+    pub(crate) fn from_parts(hash: [u8; 32], model: Arc<str>, scope: Scope) -> Self {
+        Self { hash, model, scope }
+    }
+
     /// The 32-byte blake3 hash.
     pub fn hash(&self) -> &[u8; 32] {
         &self.hash
@@ -116,6 +121,29 @@ pub fn canonical_form(
     model: &str,
     scope: &Scope,
 ) -> Result<Vec<u8>, serde_json::Error> {
+    form(req, "sluice_cache", model, scope, false)
+}
+
+/// The canonical form of everything in `req` except the content of its last message: the
+/// semantic cache's partition. It differs from [`canonical_form`] in its first field
+/// (`"sluice_semantic"`, so the two never collide) and in the last message's `content`,
+/// written as `null`; every other byte is the same, so the system prompt, earlier turns,
+/// tools and parameters must match exactly for two requests to share a partition.
+pub fn prefix_form(
+    req: &ChatRequest,
+    model: &str,
+    scope: &Scope,
+) -> Result<Vec<u8>, serde_json::Error> {
+    form(req, "sluice_semantic", model, scope, true)
+}
+
+fn form(
+    req: &ChatRequest,
+    kind: &str,
+    model: &str,
+    scope: &Scope,
+    mask_last: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
     let serialized;
     let json: &[u8] = match &req.raw {
         Some(raw) => raw,
@@ -125,20 +153,23 @@ pub fn canonical_form(
         }
     };
     let mut out = Vec::with_capacity(json.len() + 128);
-    out.extend_from_slice(b"{\"sluice_cache\":");
+    out.push(b'{');
+    serde_json::to_writer(&mut out, kind)?;
+    out.push(b':');
     out.extend_from_slice(KEY_VERSION.to_string().as_bytes());
     out.extend_from_slice(b",\"scope\":");
     serde_json::to_writer(&mut out, scope.as_str())?;
     out.extend_from_slice(b",\"model\":");
     serde_json::to_writer(&mut out, model)?;
     out.extend_from_slice(b",\"request\":");
-    write_request(&mut out, json)?;
+    write_request(&mut out, json, mask_last)?;
     out.push(b'}');
     Ok(out)
 }
 
-/// The request object without the ignored fields and `model`, messages normalised.
-fn write_request(out: &mut Vec<u8>, json: &[u8]) -> Result<(), serde_json::Error> {
+/// The request object without the ignored fields and `model`, messages normalised (the last
+/// one's content written as `null` when `mask_last`).
+fn write_request(out: &mut Vec<u8>, json: &[u8], mask_last: bool) -> Result<(), serde_json::Error> {
     let fields: Ordered<'_> = serde_json::from_slice(json)?;
     out.push(b'{');
     let mut first = true;
@@ -148,7 +179,7 @@ fn write_request(out: &mut Vec<u8>, json: &[u8]) -> Result<(), serde_json::Error
         }
         field_name(out, &mut first, name)?;
         if name == "messages" {
-            write_messages(out, value)?;
+            write_messages(out, value, mask_last)?;
         } else {
             minify(out, value.get());
         }
@@ -158,23 +189,28 @@ fn write_request(out: &mut Vec<u8>, json: &[u8]) -> Result<(), serde_json::Error
 }
 
 /// `messages`: each message object with its content normalised; anything else as written.
-fn write_messages(out: &mut Vec<u8>, raw: &RawValue) -> Result<(), serde_json::Error> {
+fn write_messages(
+    out: &mut Vec<u8>,
+    raw: &RawValue,
+    mask_last: bool,
+) -> Result<(), serde_json::Error> {
     let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
         minify(out, raw.get());
         return Ok(());
     };
     out.push(b'[');
+    let last = items.len().saturating_sub(1);
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_message(out, item)?;
+        write_message(out, item, mask_last && i == last)?;
     }
     out.push(b']');
     Ok(())
 }
 
-fn write_message(out: &mut Vec<u8>, raw: &RawValue) -> Result<(), serde_json::Error> {
+fn write_message(out: &mut Vec<u8>, raw: &RawValue, mask: bool) -> Result<(), serde_json::Error> {
     let Ok(fields) = serde_json::from_str::<Ordered<'_>>(raw.get()) else {
         minify(out, raw.get());
         return Ok(());
@@ -183,6 +219,10 @@ fn write_message(out: &mut Vec<u8>, raw: &RawValue) -> Result<(), serde_json::Er
     let mut first = true;
     for (name, value) in &fields.0 {
         field_name(out, &mut first, name)?;
+        if name == "content" && mask {
+            out.extend_from_slice(b"null");
+            continue;
+        }
         let text = (name == "content")
             .then(|| single_text_part(value))
             .flatten();

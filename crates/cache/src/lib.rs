@@ -1,4 +1,5 @@
-//! Sluice's response cache (exact match): keys, entries, storage, and streams.
+//! Sluice's response cache: exact-match keys, entries, storage and streams, and the
+//! semantic cache on top of them.
 //!
 //! A request is cacheable once it has been routed: its [`CacheKey`] is the blake3 hash of a
 //! documented canonical form ([`key`]) of everything that changes the answer (the resolved
@@ -12,10 +13,14 @@
 //! backend with the metrics and the rule that the cache never fails a request: a backend
 //! error is logged and counts as a miss. Streams are stored only when they finished cleanly,
 //! assembled chunk by chunk by the [`Accumulator`]; a hit for a streaming client is replayed
-//! as chunks by [`replay`]. This crate does no HTTP: the server decides when to look up and
-//! store, and writes the answers.
+//! as chunks by [`replay`]. The [`semantic`] cache serves a question that means the same as
+//! an answered one in the same conversation: its rows point at exact-cache entries, live in
+//! an in-process index, and are kept by the backend too when it is shared. This crate does
+//! no HTTP and calls no embedder: the server decides when to look up and store, embeds the
+//! questions, and writes the answers.
 
 pub mod key;
+pub mod semantic;
 
 mod entry;
 mod memory;
@@ -32,6 +37,8 @@ pub use key::{CacheKey, IGNORED_FIELDS, KEY_VERSION, Scope, canonical_form};
 pub use memory::MemoryBackend;
 pub use redis_backend::{DEFAULT_PREFIX, PAUSE_AFTER_FAILURE, RedisBackend};
 pub use stream::{Accumulator, replay};
+
+use semantic::{Batch, Record, SemanticKey};
 
 /// Lookups that found an entry, by model.
 pub const HITS: &str = "sluice_cache_hits_total";
@@ -98,21 +105,57 @@ pub trait Backend: Send + Sync {
         key: &'a CacheKey,
         entry: Arc<Entry>,
     ) -> BoxFuture<'a, Result<(), CacheError>>;
-    /// Removes the entries `filter` selects; returns how many.
+    /// Removes the entries `filter` selects (semantic rows it keeps included); returns how
+    /// many keys it removed.
     fn purge<'a>(&'a self, filter: &'a Purge) -> BoxFuture<'a, Result<u64, CacheError>>;
+
+    /// Keeps a semantic row for other processes, for `ttl`. A backend that is not shared
+    /// keeps none: the in-process index is all there is.
+    fn append_semantic<'a>(
+        &'a self,
+        _key: &'a SemanticKey,
+        _record: &'a Record,
+        _ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The semantic rows of a partition kept after the position `after` (the newest
+    /// [`semantic::STORED_PER_PARTITION`] when `None`); `None` when the backend keeps none.
+    fn read_semantic<'a>(
+        &'a self,
+        _key: &'a SemanticKey,
+        _after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<Batch>, CacheError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
-/// A backend with metrics, used by the request path: it never fails.
+/// A backend with metrics and the semantic index, used by the request path: it never
+/// fails.
 pub struct Cache {
     backend: Box<dyn Backend>,
+    index: semantic::Index,
 }
 
+/// Default bounds of the semantic index: entries, and bytes.
+const INDEX_LIMITS: (u64, u64) = (100_000, 256 * 1024 * 1024);
+
 impl Cache {
-    /// A cache over `backend`.
+    /// A cache over `backend`, its semantic index bounded by the default 100,000 rows and
+    /// 256 MiB.
     pub fn new(backend: impl Backend + 'static) -> Self {
         Self {
             backend: Box::new(backend),
+            index: semantic::Index::new(INDEX_LIMITS.0, INDEX_LIMITS.1),
         }
+    }
+
+    /// The same cache with its semantic index bounded by `max_entries` rows and
+    /// `max_bytes` bytes.
+    pub fn with_semantic_limits(mut self, max_entries: u64, max_bytes: u64) -> Self {
+        self.index = semantic::Index::new(max_entries, max_bytes);
+        self
     }
 
     /// The backend's name.
@@ -142,8 +185,10 @@ impl Cache {
         }
     }
 
-    /// Removes the entries `filter` selects; returns how many.
+    /// Removes the entries and semantic rows `filter` selects; returns how many entries
+    /// (and, for Redis, stored semantic partitions) the backend removed.
     pub async fn purge(&self, filter: &Purge) -> Result<u64, CacheError> {
+        self.index.purge(filter);
         self.backend.purge(filter).await
     }
 }

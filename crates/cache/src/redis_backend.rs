@@ -6,6 +6,13 @@
 //! stored form ([`Entry::encode`]), written with `SET … PX ttl` so Redis expires it. A purge
 //! by model or scope is a `SCAN MATCH` over the matching prefix with `UNLINK` of each batch.
 //!
+//! The semantic rows of one partition are a stream, `{prefix}{model tag}:{scope tag}:sem:
+//! {prefix hash}` (so purges by model or scope remove it too): each row is appended with
+//! `XADD … MAXLEN ~ 1000`, keeping about the newest [`STORED_PER_PARTITION`], and the stream
+//! lives as long as its longest-lived row. Reading a partition the first time is one
+//! `XREVRANGE … COUNT 1000`; after that, `XRANGE` from the last position read returns only
+//! the rows added since.
+//!
 //! The connection is a `redis` `ConnectionManager`, created lazily and re-established in
 //! the background after a failure. Every command is bounded by the configured timeout, and
 //! after a failure Redis is left alone for [`PAUSE_AFTER_FAILURE`], so an unreachable Redis
@@ -20,6 +27,7 @@ use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::entry::now_ms;
+use crate::semantic::{Batch, Record, STORED_PER_PARTITION, SemanticKey};
 use crate::{Backend, CacheError, CacheKey, Entry, Purge};
 
 /// How long Redis is skipped after a command failed or timed out.
@@ -38,6 +46,8 @@ pub struct RedisBackend {
     timeout: Duration,
     /// Unix milliseconds until which Redis is not asked (after a failure).
     paused_until: AtomicU64,
+    /// Appends a semantic row and extends its stream's life.
+    append: redis::Script,
 }
 
 impl RedisBackend {
@@ -63,6 +73,7 @@ impl RedisBackend {
             prefix: prefix.to_owned(),
             timeout,
             paused_until: AtomicU64::new(0),
+            append: redis::Script::new(include_str!("semantic/append.lua")),
         })
     }
 
@@ -84,6 +95,63 @@ impl RedisBackend {
             tag(key.scope().as_str()),
             key.hex()
         )
+    }
+
+    /// The Redis key of the semantic stream of `key`'s partition.
+    pub fn semantic_key(&self, key: &SemanticKey) -> String {
+        format!(
+            "{}{}:{}:sem:{}",
+            self.prefix,
+            tag(key.model()),
+            tag(key.scope().as_str()),
+            key.hex()
+        )
+    }
+
+    async fn read_stream(
+        &self,
+        key: &SemanticKey,
+        after: Option<&str>,
+    ) -> Result<Option<Batch>, CacheError> {
+        let mut conn = self.conn.clone();
+        let stream = self.semantic_key(key);
+        let mut cmd = match after {
+            None => {
+                let mut c = redis::cmd("XREVRANGE");
+                c.arg(&stream).arg("+").arg("-");
+                c
+            }
+            Some(id) => {
+                let mut c = redis::cmd("XRANGE");
+                c.arg(&stream).arg(format!("({id}")).arg("+");
+                c
+            }
+        };
+        cmd.arg("COUNT").arg(STORED_PER_PARTITION);
+        let mut rows: StreamRows = self
+            .bounded(self.timeout, cmd.query_async(&mut conn))
+            .await?;
+        if after.is_none() {
+            rows.reverse();
+        }
+        let cursor = rows
+            .last()
+            .map(|(id, _)| id.clone())
+            .or(after.map(str::to_owned));
+        let now = now_ms();
+        let records = rows
+            .iter()
+            .filter_map(|(_, fields)| fields.get("r"))
+            .filter_map(|bytes| match Record::decode(bytes) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::debug!(error = %e, "semantic row skipped");
+                    None
+                }
+            })
+            .filter(|r| r.expires_ms > now)
+            .collect();
+        Ok(Some(Batch { records, cursor }))
     }
 
     /// Runs one command within `limit`, pausing Redis use after a failure.
@@ -192,7 +260,37 @@ impl Backend for RedisBackend {
     fn purge<'a>(&'a self, filter: &'a Purge) -> BoxFuture<'a, Result<u64, CacheError>> {
         Box::pin(self.purge_matching(filter))
     }
+
+    fn append_semantic<'a>(
+        &'a self,
+        key: &'a SemanticKey,
+        record: &'a Record,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let mut call = self.append.key(self.semantic_key(key));
+            call.arg(STORED_PER_PARTITION)
+                .arg(record.encode())
+                .arg(ttl_ms);
+            self.bounded(self.timeout, call.invoke_async::<i64>(&mut conn))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn read_semantic<'a>(
+        &'a self,
+        key: &'a SemanticKey,
+        after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<Batch>, CacheError>> {
+        Box::pin(self.read_stream(key, after))
+    }
 }
+
+/// Stream entries as Redis returns them: id, then the fields.
+type StreamRows = Vec<(String, std::collections::HashMap<String, Vec<u8>>)>;
 
 /// 32 hex digits (128 bits) of the blake3 hash of `s`.
 fn tag(s: &str) -> String {

@@ -8,6 +8,7 @@ use sluice_types::{ChatRequest, ChatResponse};
 
 use super::*;
 use crate::Scope;
+use crate::semantic::Record;
 
 const URL: &str = "redis://127.0.0.1:6379";
 
@@ -157,4 +158,111 @@ fn patterns_select_by_tag_and_escape_the_prefix() {
         RedisBackend::new(URL, "x", Duration::from_secs(1)).is_err(),
         "outside a runtime"
     );
+}
+
+fn question(text: &str) -> crate::semantic::Question {
+    let req: ChatRequest = serde_json::from_value(serde_json::json!({
+        "model": "fast", "messages": [{"role": "user", "content": text}]
+    }))
+    .unwrap();
+    let policy = crate::semantic::Policy {
+        threshold: 0.9,
+        max_temperature: 1.0,
+        skip_tools: true,
+    };
+    crate::semantic::Question::new(&req, "fast", Scope::global(), &policy).unwrap()
+}
+
+fn row(answer: u8, text: &str) -> Record {
+    Record {
+        answer: [answer; 32],
+        expires_ms: now_ms() + 60_000,
+        text: text.into(),
+        vector: vec![1.0, 0.0],
+    }
+}
+
+#[tokio::test]
+async fn semantic_rows_are_read_back_newest_first_then_incrementally() {
+    let Some(r) = backend("semantic_rows_are_read_back").await else {
+        return;
+    };
+    let q = question("what is rust");
+    let ttl = Duration::from_secs(60);
+    assert!(
+        r.read_semantic(q.key(), None)
+            .await
+            .unwrap()
+            .unwrap()
+            .cursor
+            .is_none()
+    );
+    r.append_semantic(q.key(), &row(1, "a"), ttl).await.unwrap();
+    r.append_semantic(q.key(), &row(2, "b"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let first = r.read_semantic(q.key(), None).await.unwrap().unwrap();
+    let texts: Vec<&str> = first.records.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts, ["a", "b"], "oldest first");
+    let mut conn = r.conn.clone();
+    let mut cmd = redis::cmd("PTTL");
+    cmd.arg(r.semantic_key(q.key()));
+    let pttl: i64 = cmd.query_async(&mut conn).await.unwrap();
+    assert!(
+        (5_000..=60_000).contains(&pttl),
+        "the longest row's TTL: {pttl}"
+    );
+    r.append_semantic(q.key(), &row(3, "c"), ttl).await.unwrap();
+    let next = r
+        .read_semantic(q.key(), first.cursor.as_deref())
+        .await
+        .unwrap()
+        .unwrap();
+    let texts: Vec<&str> = next.records.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts, ["c"], "only what was added since");
+    let purge = Purge {
+        model: Some("fast".into()),
+        scope: None,
+    };
+    assert_eq!(r.purge(&purge).await.unwrap(), 1, "the stream is one key");
+    assert!(
+        r.read_semantic(q.key(), None)
+            .await
+            .unwrap()
+            .unwrap()
+            .records
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_second_cache_on_the_same_redis_finds_the_first_ones_rows() {
+    let Some(a) = backend("a_second_cache_finds_rows").await else {
+        return;
+    };
+    let b = RedisBackend::new(URL, &a.prefix, Duration::from_secs(2)).unwrap();
+    let (a, b) = (crate::Cache::new(a), crate::Cache::new(b));
+    let req: ChatRequest = serde_json::from_value(serde_json::json!({
+        "model": "fast", "messages": [{"role": "user", "content": "What is Rust?"}]
+    }))
+    .unwrap();
+    let exact = CacheKey::new(&req, "fast", Scope::global()).unwrap();
+    let answer = Arc::unwrap_or_clone(entry(&exact, Duration::from_secs(60)));
+    a.put(&exact, answer).await;
+    let ttl = Duration::from_secs(60);
+    a.semantic_put(&question("What is Rust?"), vec![1.0, 0.0], &exact, ttl)
+        .await;
+    let asked = question("what is Rust");
+    let before = b.semantic_get(&asked, vec![1.0, 0.1], 0.9).await;
+    assert!(
+        matches!(before, crate::semantic::Outcome::Miss),
+        "not read yet"
+    );
+    b.sync_semantic(asked.key()).await;
+    let after = b.semantic_get(&asked, vec![1.0, 0.1], 0.9).await;
+    assert!(
+        matches!(after, crate::semantic::Outcome::Hit { .. }),
+        "{after:?}"
+    );
+    a.purge(&Purge::default()).await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! `sluice serve`: load the config, build the gateway, serve until SIGTERM or Ctrl-C, then
 //! drain in-flight requests for at most the grace period, then flush the request log (what
-//! the store does not take in what is left of the grace period goes to the journal).
+//! the store does not take in what is left of the grace period goes to the journal) and the
+//! queued trace spans.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -72,6 +73,7 @@ fn load(args: &ServeArgs) -> Result<Config, Vec<String>> {
 
 async fn serve(config: Config) -> Result<(), String> {
     let mut gateway = Gateway::new(&config).map_err(|e| e.to_string())?;
+    let traces = gateway.start_traces(&config).map_err(|e| e.to_string())?;
     let logging = start_logging(&config).await?;
     if let Some(l) = &logging {
         gateway = gateway.with_request_log(l.log(&config), l.store.clone());
@@ -135,13 +137,21 @@ async fn serve(config: Config) -> Result<(), String> {
     if let Some(sync) = sync {
         sync.abort();
     }
-    if let Some(logging) = logging {
-        // What is left of the grace period; past it, records go to the journal at once.
-        let left = stopped_at
-            .get()
-            .map_or(grace, |at: &Instant| grace.saturating_sub(at.elapsed()));
-        logging.shutdown(left.max(MIN_FLUSH)).await;
-    }
+    // What is left of the grace period; past it, records go to the journal at once.
+    let left = stopped_at
+        .get()
+        .map_or(grace, |at: &Instant| grace.saturating_sub(at.elapsed()));
+    let flush_log = async {
+        if let Some(logging) = logging {
+            logging.shutdown(left.max(MIN_FLUSH)).await;
+        }
+    };
+    let flush_traces = async {
+        if let Some(traces) = traces {
+            traces.shutdown(left.max(MIN_FLUSH)).await;
+        }
+    };
+    tokio::join!(flush_log, flush_traces);
     result
 }
 

@@ -83,6 +83,9 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
         cache: Default::default(),
         limits: Default::default(),
         pricing: Default::default(),
+        metrics: Default::default(),
+        telemetry: crate::validate::telemetry_from_env(env),
+        guardrails: None,
     }
 }
 
@@ -123,6 +126,7 @@ fn demo_model() -> ModelConfig {
         cache: None,
         rpm: None,
         tpm: None,
+        guardrails: Vec::new(),
     }
 }
 

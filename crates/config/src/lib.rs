@@ -28,11 +28,12 @@ pub use error::{ConfigErrors, ConfigIssue};
 pub use runtime::{
     AwsConfig, CacheConfig, CircuitConfig, ClassSet, Config, DEFAULT_AZURE_API_VERSION,
     DEFAULT_JOURNAL, DEFAULT_LISTEN, DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE,
-    ErrorClass, HedgeAfter, LimitsConfig, LoggingConfig, ModelConfig, ModelTimeouts, OnRedisError,
-    Preset, PricingConfig, ProviderConfig, ProviderKind, RetryConfig, RoutingRule, RuleCondition,
-    SemanticCacheConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
+    ErrorClass, HedgeAfter, LimitsConfig, LoggingConfig, MetricsConfig, ModelConfig, ModelTimeouts,
+    OnRedisError, Preset, PricingConfig, ProviderConfig, ProviderKind, RetryConfig, RoutingRule,
+    RuleCondition, SemanticCacheConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
 };
 pub use runtime::{CacheBackend, CacheScope, CacheStoreConfig};
+pub use runtime::{OtlpProtocol, TelemetryConfig};
 pub use validate::parse_str;
 
 /// Reads and validates the config file at `path`, interpolating from the process environment.

@@ -29,6 +29,48 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Prices beyond (and over) the built-in catalogue.
     pub pricing: PricingConfig,
+    /// What `/metrics` labels its series with.
+    pub metrics: MetricsConfig,
+    /// OpenTelemetry traces; `None` when off (the default).
+    pub telemetry: Option<TelemetryConfig>,
+    /// The `guardrails:` checks, compiled; `None` when none is configured.
+    pub guardrails: Option<std::sync::Arc<sluice_guard::Guard>>,
+}
+
+/// `telemetry:` section: traces exported over OTLP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// The collector's base URL, without a trailing slash. Default `http://localhost:4318`
+    /// for OTLP/HTTP, `http://localhost:4317` for gRPC.
+    pub endpoint: String,
+    /// How spans are sent. Default OTLP/HTTP.
+    pub protocol: OtlpProtocol,
+    /// Headers sent with every export (collector credentials).
+    pub headers: Vec<(String, String)>,
+    /// The longest one export may take. Default 5 s.
+    pub timeout: Duration,
+    /// `service.name` of the exported spans. Default `sluice` (or `OTEL_SERVICE_NAME`).
+    pub service_name: String,
+    /// Share of new traces recorded, in (0, 1]. Default 1. A continued trace follows its
+    /// caller's sampled flag.
+    pub sample: f64,
+}
+
+/// `telemetry.otlp.protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with protobuf bodies (`http`).
+    Http,
+    /// OTLP/gRPC (`grpc`).
+    Grpc,
+}
+
+/// `metrics:` section: the labels of the Prometheus metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Adds a `key` label (the virtual key's id) to the request, token and cost counters:
+    /// one series per key, so only for a bounded number of keys. Default false.
+    pub per_key: bool,
 }
 
 /// `limits:` section: rate limits and budgets.
@@ -451,8 +493,35 @@ impl Default for CacheStoreConfig {
 pub struct SemanticCacheConfig {
     /// The embedding model (a model name of this config).
     pub embedder: String,
-    /// Cosine similarity above which a cached answer is served.
+    /// Least cosine similarity at which a cached answer is served. Default 0.95.
     pub threshold: f64,
+    /// Requests with a higher `temperature` are not matched semantically. Default 1.0.
+    pub max_temperature: f64,
+    /// Requests with tools are not matched semantically. Default true.
+    pub skip_tools: bool,
+    /// Longest the embedding call may take; a slower or failed one makes the request a
+    /// miss. Default 200 ms.
+    pub embed_timeout: Duration,
+}
+
+impl SemanticCacheConfig {
+    /// Default `threshold`.
+    pub const DEFAULT_THRESHOLD: f64 = 0.95;
+    /// Default `max_temperature`.
+    pub const DEFAULT_MAX_TEMPERATURE: f64 = 1.0;
+    /// Default `embed_timeout`.
+    pub const DEFAULT_EMBED_TIMEOUT: Duration = Duration::from_millis(200);
+
+    /// The settings for `embedder` with every default.
+    pub fn new(embedder: impl Into<String>) -> Self {
+        Self {
+            embedder: embedder.into(),
+            threshold: Self::DEFAULT_THRESHOLD,
+            max_temperature: Self::DEFAULT_MAX_TEMPERATURE,
+            skip_tools: true,
+            embed_timeout: Self::DEFAULT_EMBED_TIMEOUT,
+        }
+    }
 }
 
 /// One model alias.
@@ -484,6 +553,8 @@ pub struct ModelConfig {
     pub rpm: Option<u64>,
     /// Tokens per minute across every caller of this model.
     pub tpm: Option<u64>,
+    /// Names of the `guardrails:` checks every request to this model runs.
+    pub guardrails: Vec<String>,
 }
 
 /// Default `server.listen`.
@@ -514,18 +585,10 @@ impl Config {
     }
 
     /// Settings that are valid but have no effect in this build yet (the features that use
-    /// them have not landed), one warning each, so nobody relies on them unknowingly.
+    /// them have not landed), one warning each, so nobody relies on them unknowingly. Every
+    /// setting of this build is in effect, so there are none.
     pub fn inactive_settings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (i, m) in self.models.iter().enumerate() {
-            let Some(cache) = &m.cache else { continue };
-            if cache.semantic.is_some() {
-                out.push(format!(
-                    "models[{i}].cache.semantic: the semantic cache is not available in this build yet; only exact matches are served"
-                ));
-            }
-        }
-        out
+        Vec::new()
     }
 }
 

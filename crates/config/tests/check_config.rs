@@ -133,18 +133,19 @@ models:
   - name: smart
     targets: [ { provider: local, model: m } ]
     fallbacks: [fsat]
-guardrails: {}
+guardrails:
+  pii: { kind: pii, action: mask, stage: both }
 "#;
     assert_eq!(
         problems(yaml),
         [
-            "guardrails: guardrails are not supported by this build yet",
             r#"server.shutdown_grace: expected a duration like 250ms, 30s or 5m, got "fast""#,
             r#"providers.openai.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout, region, access_key_id, secret_access_key, session_token; did you mean "timeout"?"#,
             "providers.openai.api_key: environment variable OPENAI_API_KEY is not set",
             r#"models[0].targets[0].provider: unknown provider "opnai"; known: openai, azure, local"#,
             r#"models[0].retry.backoff: expected a duration like 250ms, 30s or 5m, got "soon""#,
             r#"models[1].fallbacks[0]: unknown model "fsat"; known: fast, smart; did you mean "fast"?"#,
+            "guardrails.pii: mask applies to input only; use block or flag on output",
         ]
     );
 }

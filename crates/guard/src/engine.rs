@@ -180,6 +180,21 @@ impl Guard {
         req: &mut ChatRequest,
         names: &[&str],
     ) -> Result<InputOutcome, GuardError> {
+        let (mut out, pending) = self.scan_input(req, names)?;
+        if let Some(pending) = pending {
+            pending.apply(req, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Like [`Guard::check_input`], without changing `req`: when a masking check applies
+    /// (and nothing blocked), the masking is returned for the caller to apply to its own
+    /// copy, so a request is copied only when it is masked.
+    pub fn scan_input<'g>(
+        &'g self,
+        req: &ChatRequest,
+        names: &[&str],
+    ) -> Result<(InputOutcome, Option<PendingMask<'g>>), GuardError> {
         let mut out = InputOutcome::default();
         let mut masker = Masker::new();
         let mut masking = Vec::new();
@@ -235,18 +250,14 @@ impl Guard {
                     reason,
                 });
                 out.external.clear();
-                return Ok(out);
+                return Ok((out, None));
             }
         }
-        if !masking.is_empty() {
-            let masked = masker.mask(req);
-            for (mut outcome, hits) in masking.into_iter().zip(masked.hits) {
-                outcome.hits = hits;
-                out.outcomes.push(outcome);
-            }
-            out.vault = Some(masked.vault).filter(|v| v.max_placeholder_len() > 0);
-        }
-        Ok(out)
+        let pending = (!masking.is_empty()).then_some(PendingMask {
+            masker,
+            outcomes: masking,
+        });
+        Ok((out, pending))
     }
 
     /// Runs the output stage of the checks `names` on a complete answer, before the vault
@@ -343,6 +354,26 @@ impl Guard {
             best.value,
             features.join(", ")
         ))
+    }
+}
+
+/// The masking checks of an input stage, found by [`Guard::scan_input`], not yet applied.
+#[derive(Debug)]
+pub struct PendingMask<'g> {
+    masker: Masker<'g>,
+    outcomes: Vec<Outcome>,
+}
+
+impl PendingMask<'_> {
+    /// Masks `req` in place (clearing its `raw` bytes when anything changed) and adds the
+    /// masking checks' outcomes and vault to `out`.
+    pub fn apply(self, req: &mut ChatRequest, out: &mut InputOutcome) {
+        let masked = self.masker.mask(req);
+        for (mut outcome, hits) in self.outcomes.into_iter().zip(masked.hits) {
+            outcome.hits = hits;
+            out.outcomes.push(outcome);
+        }
+        out.vault = Some(masked.vault).filter(|v| v.max_placeholder_len() > 0);
     }
 }
 

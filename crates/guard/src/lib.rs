@@ -23,7 +23,9 @@
 //!    `Arc<Guard>` with [`Guard::new`] (its errors name the check), keep it in the runtime
 //!    state, and report model references to unknown checks with [`Guard::check`].
 //! 2. **Input (pipeline step 5):** collect the names the model, key and team attach
-//!    (duplicates are fine) and call [`Guard::check_input`] on the parsed request. A
+//!    (duplicates are fine) and call [`Guard::check_input`] on the parsed request (or
+//!    [`Guard::scan_input`], which copies nothing and hands back a [`PendingMask`] to apply
+//!    to a copy only when a check masks). A
 //!    [`Block`] becomes a 400 whose message is the block's `Display`; a
 //!    [`GuardError::UnknownCheck`] (a key naming a removed check) should fail closed. When
 //!    a check masked, the request's `raw` bytes are already cleared, so codecs encode the
@@ -56,7 +58,7 @@ pub mod schema;
 mod stream;
 mod vault;
 
-pub use engine::{Block, Guard, InputOutcome, Outcome, OutputOutcome};
+pub use engine::{Block, Guard, InputOutcome, Outcome, OutputOutcome, PendingMask};
 pub use injection::{DEFAULT_THRESHOLD, Feature, InjectionDetector, Score};
 pub use limits::{Exceeded, LimitSpec};
 pub use mask::{Masked, Masker};

@@ -133,6 +133,23 @@ fn checks_run_in_the_documented_order_and_externals_come_last() {
 }
 
 #[test]
+fn scanning_leaves_the_request_alone_and_hands_back_the_masking() {
+    let g = guard();
+    let req = user("mail ann@example.com");
+    let (mut out, pending) = g.scan_input(&req, &["mask", "limits"]).unwrap();
+    assert_eq!(ran(&out.outcomes), ["limits"]);
+    let pending = pending.expect("a masking check applies");
+    let mut copy = req.clone();
+    pending.apply(&mut copy, &mut out);
+    assert_eq!(ran(&out.outcomes), ["limits", "mask"]);
+    let text = serde_json::to_value(&copy.messages[0].content).unwrap();
+    assert_eq!(text, json!("mail [EMAIL_1]"));
+    assert!(out.vault.is_some());
+    let (_, pending) = g.scan_input(&req, &["limits"]).unwrap();
+    assert!(pending.is_none(), "nothing to mask without a masking check");
+}
+
+#[test]
 fn a_block_stops_the_request_before_anything_is_masked() {
     let g = guard();
     let mut req = user("ann@example.com pays with 4111 1111 1111 1111");

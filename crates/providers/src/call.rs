@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use sluice_config::Timeouts;
+use sluice_telemetry::{SpanId, Traced};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
 
 use crate::forward::{ForwardRequest, NativeRequest};
@@ -51,6 +52,9 @@ pub struct CallCx {
     pub affinity: Option<Arc<str>>,
     /// Estimated tokens of the request (prompt plus output limit), for targets' `tpm`.
     pub estimated_tokens: u64,
+    /// The trace context upstream requests carry as `traceparent` / `tracestate`, when the
+    /// request is traced or its caller sent one.
+    pub trace: Option<Traced>,
     upstream_nanos: Arc<AtomicU64>,
     /// Set by a provider whose upstream said its rate limit is exhausted: for how many
     /// milliseconds the target should be left alone. Taken by the router after each attempt.
@@ -70,8 +74,12 @@ pub struct AttemptNote {
     pub outcome: &'static str,
     /// The upstream's HTTP status, when it answered with an error status.
     pub status: Option<u16>,
+    /// When the attempt started.
+    pub started: Instant,
     /// How long the attempt took.
     pub duration: Duration,
+    /// The attempt's span, when the request's spans are recorded.
+    pub span: Option<SpanId>,
 }
 
 impl CallCx {
@@ -82,10 +90,23 @@ impl CallCx {
             deadline,
             affinity: None,
             estimated_tokens: 0,
+            trace: None,
             upstream_nanos: Arc::default(),
             exhausted_ms: Arc::default(),
             attempts: Arc::default(),
         }
+    }
+
+    /// This context for one attempt: when the request's spans are recorded, a copy whose
+    /// trace context is a new span (its id returned too), so the attempt's upstream request
+    /// names that span as its parent.
+    pub fn for_attempt(&self) -> Option<(CallCx, SpanId)> {
+        let (trace, span) = self.trace.as_ref()?.attempt()?;
+        let cx = CallCx {
+            trace: Some(trace),
+            ..self.clone()
+        };
+        Some((cx, span))
     }
 
     /// Notes one attempt of this request (the lock is this request's own).

@@ -120,6 +120,9 @@ impl<C: Codec> HttpProvider<C> {
         let started = Instant::now();
         let first_byte = (started + target_first_byte).min(deadline);
         let (mut parts, body) = req.into_parts();
+        if let Some(trace) = &cx.trace {
+            inject_trace(&mut parts.headers, &trace.context);
+        }
         let body = if self.auth.signs() {
             // The server bounds request bodies (`max_body`); chat bodies are already bytes.
             let bytes = match tokio::time::timeout_at(first_byte.into(), body.collect()).await {
@@ -387,6 +390,16 @@ fn native_url(base_url: &str, kind: ProviderKind, path: &str, query: Option<&str
         url.push_str(&query);
     }
     url
+}
+
+/// Sets `traceparent` and `tracestate` to `trace`'s, replacing what a client sent on a
+/// pass-through route (a client `tracestate` without a valid `traceparent` is removed).
+fn inject_trace(headers: &mut HeaderMap, trace: &sluice_telemetry::TraceContext) {
+    headers.insert(HeaderName::from_static("traceparent"), trace.traceparent());
+    match trace.tracestate() {
+        Some(state) => headers.insert(HeaderName::from_static("tracestate"), state),
+        None => headers.remove("tracestate"),
+    };
 }
 
 /// Reads a whole upstream body within `deadline`, booking the time as upstream wait.

@@ -40,6 +40,7 @@ pub use demo::DemoProvider;
 pub use eventstream::EventStreamParser;
 pub use forward::{ForwardRequest, NativeRequest};
 pub use http::HttpProvider;
+pub use sluice_telemetry::SpanId;
 pub use sse::{SseEvent, SseParser};
 
 /// Builds the provider a config entry describes.

@@ -237,13 +237,19 @@ async fn call_one<'g, A: Attempt>(
 ) -> Settled<'g, A::Output> {
     let started = Instant::now();
     let _guard = slot.enter();
+    // A traced request gives each attempt a span of its own, named in its `traceparent`.
+    let traced = cx.for_attempt();
     let mut note = AttemptLog {
         cx,
         target: &slot.target,
         started,
+        span: traced.as_ref().map(|(_, span)| *span),
         outcome: None,
     };
-    let result = attempt.call(slot.provider.as_ref(), &slot.target, cx).await;
+    let call_cx = traced.as_ref().map_or(cx, |(scoped, _)| scoped);
+    let result = attempt
+        .call(slot.provider.as_ref(), &slot.target, call_cx)
+        .await;
     note.outcome = Some(match &result {
         Ok(_) => ("ok", None),
         Err(e) => (e.class().name(), e.upstream_status_code()),
@@ -266,6 +272,7 @@ struct AttemptLog<'a> {
     cx: &'a CallCx,
     target: &'a Target,
     started: Instant,
+    span: Option<sluice_providers::SpanId>,
     outcome: Option<(&'static str, Option<u16>)>,
 }
 
@@ -277,7 +284,9 @@ impl Drop for AttemptLog<'_> {
             model: self.target.model.clone(),
             outcome,
             status,
+            started: self.started,
             duration: self.started.elapsed(),
+            span: self.span,
         });
     }
 }

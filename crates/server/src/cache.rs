@@ -8,6 +8,12 @@
 //! request that skipped the lookup (`no-cache`, `refresh`) says `BYPASS`. A non-stream answer
 //! is stored as it is; a stream is assembled as its chunks pass to the client and stored only
 //! if it ended cleanly. Writes run on their own task, never before the client's answer.
+//!
+//! A model with `cache.semantic` also looks, after an exact miss, for the answer to a
+//! question that means the same in the same conversation ([`semantic`]); such a hit says
+//! `SEMANTIC-HIT`, and the question's embedding is stored with every answer.
+
+mod semantic;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -31,7 +37,9 @@ use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError
 
 use crate::auth::presented_key;
 use crate::chat::{ClientFormat, stamp};
-use crate::{ApiError, Gateway, Principal};
+use crate::reqlog::LogSlot;
+use crate::{ApiError, Gateway, Principal, RequestCx};
+use semantic::{Semantic, Settings};
 
 /// The response header that tells the cache outcome.
 const OUTCOME: &str = "x-sluice-cache";
@@ -39,7 +47,14 @@ const OUTCOME: &str = "x-sluice-cache";
 /// The cache and which models use it, built once from the config.
 pub(crate) struct ResponseCache {
     cache: Arc<Cache>,
-    models: HashMap<String, (Duration, CacheScope)>,
+    models: HashMap<String, ModelCache>,
+}
+
+/// One model's cache settings.
+struct ModelCache {
+    ttl: Duration,
+    scope: CacheScope,
+    semantic: Option<Arc<Settings>>,
 }
 
 impl ResponseCache {
@@ -51,7 +66,13 @@ impl ResponseCache {
             .iter()
             .filter_map(|m| {
                 let c = m.cache.as_ref()?;
-                Some((m.name.clone(), (c.ttl, c.scope)))
+                let semantic = c.semantic.as_ref().map(|s| Arc::new(Settings::new(s)));
+                let settings = ModelCache {
+                    ttl: c.ttl,
+                    scope: c.scope,
+                    semantic,
+                };
+                Some((m.name.clone(), settings))
             })
             .collect();
         if models.is_empty() {
@@ -65,7 +86,8 @@ impl ResponseCache {
                 Cache::new(redis)
             }
             _ => Cache::new(MemoryBackend::new(store.max_bytes, store.max_entries)),
-        };
+        }
+        .with_semantic_limits(store.max_entries, store.max_bytes);
         tracing::info!(
             backend = cache.backend(),
             models = models.len(),
@@ -144,13 +166,22 @@ pub(crate) struct Plan {
     lookup: bool,
     store: bool,
     ttl: Duration,
+    /// For a model with a semantic cache.
+    semantic: Option<Semantic>,
+}
+
+/// A cached answer for the request, and its similarity when it answered another question.
+pub(crate) struct Hit {
+    pub(crate) entry: Arc<Entry>,
+    semantic: Option<f32>,
 }
 
 /// The plan for `req`, sent to `routed` (the name after routing rules) and resolved to the
 /// group `model`: `None` when neither caches. The group's settings win; a split's apply to
 /// variants without their own. Bad cache headers are the client's error.
 pub(crate) fn plan(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
+    cx: &RequestCx,
     headers: &HeaderMap,
     principal: &Principal,
     req: &ChatRequest,
@@ -161,14 +192,14 @@ pub(crate) fn plan(
     let Some(rc) = &gw.cache else {
         return Ok(None);
     };
-    let Some(&(ttl, scope)) = rc.models.get(model).or_else(|| rc.models.get(routed)) else {
+    let Some(settings) = rc.models.get(model).or_else(|| rc.models.get(routed)) else {
         return Ok(None);
     };
     let key_scope = || match &principal.key {
         Some(k) => Scope::tenant("vkey", &k.doc.id),
         None => Scope::for_key(presented_key(headers)),
     };
-    let scope = match scope {
+    let scope = match settings.scope {
         CacheScope::Global => Scope::global(),
         CacheScope::Key => key_scope(),
         // A key without a team keeps its entries to itself.
@@ -177,6 +208,15 @@ pub(crate) fn plan(
             None => key_scope(),
         },
     };
+    let semantic = settings.semantic.as_ref().map(|s| Semantic {
+        gw: gw.clone(),
+        model: model.to_owned(),
+        settings: s.clone(),
+        request_id: cx.id.clone(),
+        question: sluice_cache::semantic::Question::new(req, model, scope.clone(), &s.policy),
+        vector: None,
+        embedded: false,
+    });
     let key = match CacheKey::new(req, model, scope) {
         Ok(key) => key,
         Err(e) => {
@@ -189,22 +229,35 @@ pub(crate) fn plan(
         key,
         lookup: d.lookup,
         store: d.store,
-        ttl: d.ttl.unwrap_or(ttl),
+        ttl: d.ttl.unwrap_or(settings.ttl),
+        semantic,
     }))
 }
 
-/// The cached answer for the request, when it may be looked up and there is one.
-pub(crate) async fn lookup(plan: Option<&Plan>) -> Option<Arc<Entry>> {
+/// The cached answer for the request, when it may be looked up and there is one: the exact
+/// entry, else (with a semantic cache) the answer to a question that means the same.
+pub(crate) async fn lookup(plan: Option<&mut Plan>, log: &LogSlot) -> Option<Hit> {
     let plan = plan.filter(|p| p.lookup)?;
-    plan.cache.get(&plan.key).await
+    if let Some(entry) = plan.cache.get(&plan.key).await {
+        return Some(Hit {
+            entry,
+            semantic: None,
+        });
+    }
+    let (entry, score) = plan.semantic.as_mut()?.lookup(&plan.cache, log).await?;
+    Some(Hit {
+        entry,
+        semantic: Some(score),
+    })
 }
 
 /// The response to a hit, in the client's format: JSON, or the answer replayed as a stream.
 pub(crate) fn answer(
-    entry: &Entry,
+    hit: &Hit,
     req: &ChatRequest,
     format: &impl ClientFormat,
 ) -> Result<Response, GatewayError> {
+    let entry = &hit.entry;
     let target = Target {
         provider: entry.provider.as_str().into(),
         model: entry.upstream_model.as_str().into(),
@@ -237,7 +290,12 @@ pub(crate) fn answer(
     };
     let h = resp.headers_mut();
     stamp(h, &target, 0);
-    h.insert(OUTCOME, HeaderValue::from_static("HIT"));
+    let outcome = if hit.semantic.is_some() {
+        "SEMANTIC-HIT"
+    } else {
+        "HIT"
+    };
+    h.insert(OUTCOME, HeaderValue::from_static(outcome));
     h.insert(header::AGE, HeaderValue::from(entry.age().as_secs()));
     Ok(resp)
 }
@@ -276,6 +334,7 @@ struct DeferredPut {
     key: CacheKey,
     ttl: Duration,
     target: (Arc<str>, Arc<str>),
+    semantic: Option<Semantic>,
 }
 
 impl Plan {
@@ -285,6 +344,7 @@ impl Plan {
             key: self.key.clone(),
             ttl: self.ttl,
             target: (target.provider.clone(), target.model.clone()),
+            semantic: self.semantic.clone(),
         }
     }
 
@@ -300,7 +360,18 @@ impl DeferredPut {
             let target = (&*self.target.0, &*self.target.1);
             match Entry::new(key.model(), key.scope().as_str(), target, resp, self.ttl) {
                 Ok(entry) => self.cache.put(key, entry).await,
-                Err(e) => tracing::warn!(error = %e, "could not cache the answer"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not cache the answer");
+                    return;
+                }
+            }
+            let Some(semantic) = self.semantic else {
+                return;
+            };
+            if let Some((question, vector)) = semantic.vector_to_store().await {
+                self.cache
+                    .semantic_put(&question, vector, key, self.ttl)
+                    .await;
             }
         });
     }

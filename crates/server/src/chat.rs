@@ -156,7 +156,7 @@ pub async fn handle<F: ClientFormat>(
 /// affinity, then the answer as JSON or SSE in the client's `format`, with the headers that
 /// name the target, the attempts, the variant and the rule.
 async fn respond(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     cx: &RequestCx,
     principal: &Principal,
     headers: &HeaderMap,
@@ -194,6 +194,8 @@ async fn respond(
     let group = route.group;
     cx.log
         .update(|f| f.resolved_model = Some(group.name.clone()));
+    let guarded = crate::guardrails::input(gw, &cx.log, principal, &group.name, req)?;
+    let req = guarded.request(req);
     let prompt = std::sync::OnceLock::new();
     let count = || *prompt.get_or_init(|| sluice_tokens::prompt_tokens(req));
     let output_limit = req.max_completion_tokens.or(req.max_tokens);
@@ -211,9 +213,11 @@ async fn respond(
         f.permit = permit;
         f.prompt_estimate = prompt_estimate;
     });
-    let cached = crate::cache::plan(gw, headers, principal, req, &model, &group.name)?;
-    if let Some(hit) = crate::cache::lookup(cached.as_ref()).await {
-        cx.log.update(|f| f.usage.clone_from(&hit.response.usage));
+    let mut cached = crate::cache::plan(gw, cx, headers, principal, req, &model, &group.name)?;
+    if let Some(mut hit) = crate::cache::lookup(cached.as_mut(), &cx.log).await {
+        guarded.restore_cached(&mut hit.entry);
+        cx.log
+            .update(|f| f.usage.clone_from(&hit.entry.response.usage));
         let mut resp = crate::cache::answer(&hit, req, format)?;
         let h = resp.headers_mut();
         stamp_variant(h, route.variant.as_deref());
@@ -236,6 +240,7 @@ async fn respond(
         let chunks = crate::metrics::watch_stream(out.value, &out.target);
         let chunks = crate::reqlog::observe(chunks, &cx.log);
         let chunks = crate::cache::record(cached.as_ref(), chunks, &out.target);
+        let chunks = guarded.stream(&cx.log, chunks);
         let mut resp = Response::new(format.sse(chunks, &out.target));
         let h = resp.headers_mut();
         h.insert(
@@ -246,13 +251,15 @@ async fn respond(
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         (resp, out.target, out.attempts)
     } else {
-        let out = gw.router.run(group, &Complete(req), &call).await?;
+        let mut out = gw.router.run(group, &Complete(req), &call).await?;
         cx.log.update(|f| f.usage.clone_from(&out.value.usage));
+        guarded.check_answer(&cx.log, &out.value)?;
         let cost = out.value.usage.as_ref().and_then(|u| {
             gw.pricing
                 .cost(&out.target.provider, &out.target.model, &u.into())
         });
         crate::cache::store(cached.as_ref(), &out.value, &out.target);
+        guarded.restore(&mut out.value);
         let json = format
             .json(out.value, &out.target)
             .map_err(|e| GatewayError::internal(format!("could not encode the response: {e}")))?;

@@ -5,10 +5,11 @@
 //! are one middleware each, applied around every route. The LLM pipeline of a chat request is
 //! a straight line in [`chat`]: parse once into `ChatRequest`, resolve the model, run the
 //! router's attempt loop, then answer as JSON or relay the stream chunk by chunk as it
-//! arrives. The Anthropic Messages API ([`messages`]) decodes into the same request and reuses
-//! that pipeline; it differs only in how it writes answers and errors. Everything
-//! OpenAI-shaped that is not chat goes through [`passthrough`], which routes by `model` when
-//! the body names one and streams bodies both ways otherwise.
+//! arrives, with the input and output stages of the configured guardrails ([`guardrails`])
+//! around the upstream call. The Anthropic Messages API ([`messages`]) decodes into the same
+//! request and reuses that pipeline; it differs only in how it writes answers and errors.
+//! Everything OpenAI-shaped that is not chat goes through [`passthrough`], which routes by
+//! `model` when the body names one and streams bodies both ways otherwise.
 //! [`Gateway`] holds the state built from a validated config; handlers share it by `Arc`.
 
 mod admin;
@@ -20,6 +21,7 @@ mod context;
 mod cost;
 mod error;
 mod facts;
+mod guardrails;
 mod messages;
 mod metrics;
 mod models;
@@ -41,6 +43,7 @@ use sluice_types::GatewayError;
 pub use context::RequestCx;
 pub use error::ApiError;
 pub use reqlog::RequestLog;
+pub use sluice_telemetry::Exporter as TraceExporter;
 pub use tenancy::{Principal, Tenancy};
 
 /// Everything a request needs, built once from a validated config.
@@ -64,12 +67,16 @@ pub struct Gateway {
     pricing: cost::Pricing,
     /// Output tokens assumed when a request sets no limit.
     default_max_tokens: u64,
+    /// Traces; `None` when telemetry is off.
+    traces: Option<context::Traces>,
+    /// Guardrail checks; `None` when the config defines none.
+    guardrails: Option<guardrails::Guardrails>,
 }
 
 impl Gateway {
     /// Builds providers and routes from `config`.
     pub fn new(config: &Config) -> Result<Self, GatewayError> {
-        metrics::install();
+        metrics::install(config.metrics.per_key);
         // The tokenizer's vocabulary takes a moment to load: load it before the first request.
         std::thread::spawn(|| sluice_tokens::count(""));
         let on_redis_error = match config.limits.on_redis_error {
@@ -108,6 +115,8 @@ impl Gateway {
             model_limits,
             pricing,
             default_max_tokens: config.limits.default_max_tokens,
+            traces: None,
+            guardrails: guardrails::Guardrails::from_config(config),
         })
     }
 
@@ -115,6 +124,28 @@ impl Gateway {
     pub fn with_tenancy(mut self, tenancy: Arc<Tenancy>) -> Self {
         self.tenancy = tenancy;
         self
+    }
+
+    /// Starts exporting traces as `config.telemetry` says, on the current tokio runtime;
+    /// returns the exporter to flush at shutdown (`None` when telemetry is off).
+    pub fn start_traces(&mut self, config: &Config) -> Result<Option<TraceExporter>, GatewayError> {
+        let Some(t) = &config.telemetry else {
+            return Ok(None);
+        };
+        let protocol = match t.protocol {
+            sluice_config::OtlpProtocol::Http => sluice_telemetry::Protocol::Http,
+            sluice_config::OtlpProtocol::Grpc => sluice_telemetry::Protocol::Grpc,
+        };
+        let mut export = sluice_telemetry::ExportConfig::new(&t.endpoint, protocol);
+        export.headers.clone_from(&t.headers);
+        export.timeout = t.timeout;
+        export.service_name.clone_from(&t.service_name);
+        export.sample = t.sample;
+        let (tracer, exporter) = sluice_telemetry::start(export)
+            .map_err(|e| GatewayError::internal(format!("telemetry: {e}")))?;
+        self.traces = Some(context::Traces::new(tracer, config));
+        tracing::info!(endpoint = %t.endpoint, protocol = ?t.protocol, sample = t.sample, "traces on");
+        Ok(Some(exporter))
     }
 
     /// The request log's queue depth, journal size and counters (`None` when it is off).
@@ -187,7 +218,10 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
             gateway.clone(),
             reqlog::record,
         ))
-        .layer(axum::middleware::from_fn(context::around))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            context::around,
+        ))
         .layer(axum::middleware::from_fn(messages::anthropic_errors))
         .with_state(gateway)
 }

@@ -253,6 +253,11 @@ const SQLITE_MIGRATIONS: &[Embed] = &[
         "events",
         include_str!("../migrations/sqlite/0004_events.sql"),
     ),
+    (
+        5,
+        "cache score",
+        include_str!("../migrations/sqlite/0005_cache_score.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embed] = &[
@@ -275,6 +280,11 @@ const POSTGRES_MIGRATIONS: &[Embed] = &[
         4,
         "events",
         include_str!("../migrations/postgres/0004_events.sql"),
+    ),
+    (
+        5,
+        "cache score",
+        include_str!("../migrations/postgres/0005_cache_score.sql"),
     ),
 ];
 

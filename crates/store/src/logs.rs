@@ -10,7 +10,7 @@ use crate::record::{Api, AttemptRecord, LogRecord, UsageSource};
 use crate::spend::{self, ROWS_PER_UPSERT, UPSERT_HEAD, UPSERT_TAIL};
 use crate::{Backend, Store, StoreError, with_pool};
 
-/// Rows per `INSERT` statement: 40 parameters each stays under SQLite's 32,766 limit.
+/// Rows per `INSERT` statement: 41 parameters each stays under SQLite's 32,766 limit.
 const ROWS_PER_INSERT: usize = 400;
 
 /// Every column, in insert order.
@@ -19,7 +19,7 @@ const COLUMNS: &str = "id, received_at, first_byte_at, done_at, api, method, pat
     upstream_model, attempts, status, error_type, error_code, error_message, stream, ttft_ms, \
     duration_ms, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, \
     reasoning_tokens, usage_source, cost_usd, saved_usd, cache, guardrails, client_ip, \
-    user_agent, request_body, response_body";
+    user_agent, request_body, response_body, cache_score";
 
 /// Which statuses a query keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +176,8 @@ impl Store {
                         .push_bind(r.client_ip.as_deref())
                         .push_bind(r.user_agent.as_deref())
                         .push_bind(r.request_body.as_deref())
-                        .push_bind(r.response_body.as_deref());
+                        .push_bind(r.response_body.as_deref())
+                        .push_bind(r.cache_score);
                 });
                 q.push(" ON CONFLICT (id, received_at) DO NOTHING RETURNING id, received_at");
                 for row in q.build().fetch_all(&mut *tx).await? {
@@ -437,6 +438,7 @@ macro_rules! decode_row {
             user_agent: row.try_get("user_agent")?,
             request_body: row.try_get("request_body")?,
             response_body: row.try_get("response_body")?,
+            cache_score: row.try_get("cache_score")?,
         }
     }};
 }

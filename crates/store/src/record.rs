@@ -179,8 +179,11 @@ pub struct LogRecord {
     pub cost_usd: Option<f64>,
     /// USD saved by the response cache (unset until caching exists).
     pub saved_usd: Option<f64>,
-    /// Cache outcome (`HIT`, `MISS`, …; unset until caching exists).
+    /// Cache outcome (`HIT`, `SEMANTIC-HIT`, `MISS`, `BYPASS`, `SEMANTIC-SKIP`,
+    /// `SEMANTIC-VETO`), for models that cache.
     pub cache: Option<String>,
+    /// The similarity of a semantic hit (or of the best match the verifier vetoed).
+    pub cache_score: Option<f64>,
     /// Guardrail outcomes (unset until guardrails exist).
     pub guardrails: Option<Value>,
     /// The client's IP address.

@@ -8,6 +8,12 @@
 //! backoff up to `retry_max`) batches go straight to the journal, then the next batch (or a
 //! ping when idle) probes the store again. A batch the store refuses as data is retried row
 //! by row, and the rows it still refuses go to `rejected.jsonl` rather than looping forever.
+//!
+//! A slow store never keeps records in memory for long: while a store operation runs (an
+//! insert, a replay, a reconnect that may hang until its timeout), the records waiting in the
+//! queue go to the journal at every batch interval. A crash therefore finds in memory at
+//! most the records of the last interval and the batch being written, however slow the store
+//! is; the journalled ones are written once, by the replay, so a slow store gets no extra work.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -178,6 +184,7 @@ impl LogWriter {
         let (stop_tx, stop_rx) = oneshot::channel();
         let (tried_tx, tried_rx) = oneshot::channel();
         let state = Writer {
+            rx,
             store,
             journal: journal.clone(),
             counters: counters.clone(),
@@ -189,7 +196,7 @@ impl LogWriter {
             backoff: MIN_BACKOFF,
             replaying: None,
         };
-        let task = tokio::spawn(state.run(rx, stop_rx, tried_tx));
+        let task = tokio::spawn(state.run(stop_rx, tried_tx));
         let sink = LogSink {
             tx,
             journal,
@@ -226,6 +233,7 @@ impl LogWriter {
 }
 
 struct Writer {
+    rx: mpsc::Receiver<LogRecord>,
     store: Arc<dyn RecordStore>,
     journal: Arc<Journal>,
     counters: Arc<Counters>,
@@ -243,12 +251,7 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<LogRecord>,
-        mut stop: oneshot::Receiver<Instant>,
-        tried: oneshot::Sender<bool>,
-    ) {
+    async fn run(mut self, mut stop: oneshot::Receiver<Instant>, tried: oneshot::Sender<bool>) {
         let mut buf = Vec::with_capacity(self.batch_size);
         // Bring the store up (and replay an earlier run's journal) right away.
         self.probe().await;
@@ -261,14 +264,14 @@ impl Writer {
                 biased;
                 deadline = &mut stop => {
                     let deadline = deadline.unwrap_or_else(|_| Instant::now());
-                    rx.close();
-                    while let Ok(r) = rx.try_recv() {
+                    self.rx.close();
+                    while let Ok(r) = self.rx.try_recv() {
                         buf.push(r);
                     }
                     self.finish(buf, deadline).await;
                     return;
                 }
-                n = rx.recv_many(&mut buf, room), if room > 0 => {
+                n = self.rx.recv_many(&mut buf, room), if room > 0 => {
                     if n == 0 {
                         // Every sink is gone: nothing more can arrive.
                         let deadline = Instant::now() + self.config.store_timeout;
@@ -313,10 +316,11 @@ impl Writer {
             }
         }
         let timeout = self.config.store_timeout;
-        let result = match tokio::time::timeout(timeout, self.store.insert(batch)).await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Timeout(timeout)),
-        };
+        let insert = tokio::time::timeout(timeout, self.store.insert(batch));
+        let every = self.config.batch_interval;
+        let result = guard(insert, &mut self.rx, &self.journal, &self.counters, every)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(timeout)));
         match result {
             Ok(_) => {
                 self.mark_up();
@@ -345,7 +349,9 @@ impl Writer {
     async fn write_one(&mut self, record: &LogRecord) -> bool {
         let timeout = self.config.store_timeout;
         let one = std::slice::from_ref(record);
-        match tokio::time::timeout(timeout, self.store.insert(one)).await {
+        let insert = tokio::time::timeout(timeout, self.store.insert(one));
+        let every = self.config.batch_interval;
+        match guard(insert, &mut self.rx, &self.journal, &self.counters, every).await {
             Ok(Ok(_)) => {
                 self.count_written(1);
                 true
@@ -375,13 +381,16 @@ impl Writer {
     /// Tries to bring the store up: migrations first, then a ping.
     async fn probe(&mut self) {
         let timeout = self.config.store_timeout;
+        let (ready, store) = (self.ready, &self.store);
         let result = async {
-            if !self.ready {
-                self.store.prepare().await?;
+            if !ready {
+                store.prepare().await?;
             }
-            self.store.ping().await
+            store.ping().await
         };
-        match tokio::time::timeout(timeout, result).await {
+        let probe = tokio::time::timeout(timeout, result);
+        let every = self.config.batch_interval;
+        match guard(probe, &mut self.rx, &self.journal, &self.counters, every).await {
             Ok(Ok(())) => {
                 self.ready = true;
                 self.mark_up();
@@ -487,6 +496,34 @@ impl Writer {
     fn count_written(&self, n: usize) {
         let n = u64::try_from(n).unwrap_or(u64::MAX);
         self.counters.written.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Awaits the store operation `op`; at every interval (`every`) it is still running, the
+/// records waiting in the queue go to the journal.
+async fn guard<T>(
+    op: impl Future<Output = T>,
+    rx: &mut mpsc::Receiver<LogRecord>,
+    journal: &Journal,
+    counters: &Counters,
+    every: Duration,
+) -> T {
+    let mut op = std::pin::pin!(op);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut op => return out,
+            () = tokio::time::sleep(every) => {
+                let mut waiting = Vec::new();
+                while let Ok(r) = rx.try_recv() {
+                    waiting.push(r);
+                }
+                if !waiting.is_empty() {
+                    tracing::debug!(records = waiting.len(), "the store is slow to answer; journalling the queue");
+                    spill(journal, counters, &waiting);
+                }
+            }
+        }
     }
 }
 

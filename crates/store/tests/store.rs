@@ -94,7 +94,8 @@ async fn every_field_round_trips(db: &TestDb) {
         usage_source: UsageSource::Upstream,
         cost_usd: Some(0.00125),
         saved_usd: Some(0.5),
-        cache: Some("MISS".into()),
+        cache: Some("SEMANTIC-HIT".into()),
+        cache_score: Some(0.9731),
         guardrails: Some(json!([{"name": "pii", "action": "mask"}])),
         client_ip: Some("127.0.0.1".into()),
         user_agent: Some("OpenAI/Python 1.0".into()),
@@ -278,11 +279,20 @@ async fn queries_filter_by_tenant_cache_tag_cost_and_duration(db: &TestDb) {
         q
     };
     let org = run(&|q| q.org = Some("org_a".into()));
-    assert_eq!(ids(db.store.query_logs(&org).await.unwrap()), ["f2", "f1", "f0"]);
+    assert_eq!(
+        ids(db.store.query_logs(&org).await.unwrap()),
+        ["f2", "f1", "f0"]
+    );
     let hits = run(&|q| q.cache = Some("HIT".into()));
-    assert_eq!(ids(db.store.query_logs(&hits).await.unwrap()), ["f4", "f2", "f0"]);
+    assert_eq!(
+        ids(db.store.query_logs(&hits).await.unwrap()),
+        ["f4", "f2", "f0"]
+    );
     let search = run(&|q| q.tag = Some(("feature".into(), "search".into())));
-    assert_eq!(ids(db.store.query_logs(&search).await.unwrap()), ["f2", "f0"]);
+    assert_eq!(
+        ids(db.store.query_logs(&search).await.unwrap()),
+        ["f2", "f0"]
+    );
     // A tag name with a dot is one key, not a path.
     let dotted = run(&|q| q.tag = Some(("feature.name".into(), "dotted".into())));
     assert_eq!(ids(db.store.query_logs(&dotted).await.unwrap()), ["f2"]);

@@ -14,10 +14,13 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use sluice_store::{Journal, LogRecord, LogSink, LogWriter, RecordStore, StoreError, WriterConfig};
 
-/// A store in memory that can be taken down and told to refuse some ids as bad data.
+/// A store in memory that can be taken down, made to stop answering, and told to refuse some
+/// ids as bad data.
 #[derive(Default)]
 struct FakeStore {
     down: AtomicBool,
+    /// Calls never answer (a hung connection); only the writer's timeout ends them.
+    hung: AtomicBool,
     prepared: AtomicUsize,
     /// Each successful insert call, with the ids it inserted.
     batches: Mutex<Vec<Vec<String>>>,
@@ -38,6 +41,11 @@ impl FakeStore {
     fn inserted_total(&self) -> usize {
         self.batch_sizes().iter().sum()
     }
+    async fn answer(&self) {
+        if self.hung.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+    }
     fn check(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
             Err(StoreError::Db(sqlx::Error::PoolTimedOut))
@@ -50,16 +58,21 @@ impl FakeStore {
 impl RecordStore for FakeStore {
     fn prepare(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
+            self.answer().await;
             self.check()?;
             self.prepared.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })
     }
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move { self.check() })
+        Box::pin(async move {
+            self.answer().await;
+            self.check()
+        })
     }
     fn insert<'a>(&'a self, records: &'a [LogRecord]) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
+            self.answer().await;
             self.check()?;
             let bad = self.bad.lock().unwrap();
             if records.iter().any(|r| bad.contains(&r.id)) {
@@ -217,6 +230,51 @@ async fn records_spill_while_the_store_is_down_and_replay_when_it_is_back() {
     assert_eq!(store.inserted_total(), 20);
     assert_eq!(stats.journal_bytes, 0);
     writer.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A store that stops answering (a hung connection) does not keep the queue in memory until
+/// the insert times out: at every batch interval what waits goes to the journal, so a crash
+/// loses at most the last interval's records and the batch being written. Once the store
+/// answers again, every record is stored exactly once.
+#[tokio::test(start_paused = true)]
+async fn a_store_that_stops_answering_does_not_hold_records_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FakeStore::default());
+    let (sink, mut writer) = start(&store, dir.path(), config(100, 100));
+    assert!(writer.first_try().await);
+    store.hung.store(true, Ordering::SeqCst);
+    for i in 0..3 {
+        sink.send(rec(i));
+    }
+    tokio::time::sleep(INTERVAL).await;
+    settle().await;
+    assert_eq!(sink.stats().spilled, 0, "the insert has just begun");
+    for i in 3..5 {
+        sink.send(rec(i));
+    }
+    tokio::time::sleep(INTERVAL).await;
+    settle().await;
+    let stats = sink.stats();
+    assert_eq!(
+        (stats.spilled, stats.queued),
+        (2, 0),
+        "one interval on, the queue is journalled"
+    );
+    sink.send(rec(5));
+    tokio::time::sleep(INTERVAL).await;
+    settle().await;
+    assert_eq!(sink.stats().spilled, 3, "and so on at every interval");
+    assert_eq!(store.stored(), 0);
+
+    store.hung.store(false, Ordering::SeqCst);
+    // The hung insert times out; the store is probed again and the journal replayed.
+    tokio::time::sleep(WriterConfig::default().store_timeout + INTERVAL * 5).await;
+    settle().await;
+    assert_eq!(store.stored(), 6);
+    assert_eq!(store.inserted_total(), 6, "each record once");
+    assert_eq!(sink.stats().journal_bytes, 0);
+    writer.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(journal_files(dir.path()), 0);
 }
 
 #[tokio::test(start_paused = true)]

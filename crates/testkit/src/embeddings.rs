@@ -1,16 +1,26 @@
 //! `POST /v1/embeddings` and `GET /v1/models`.
 //!
-//! Embeddings are deterministic bags of words: each normalized word maps to a
-//! pseudo-random vector, a text is the normalized sum of its words' vectors.
-//! The same text always gets the same embedding, and texts that share most
-//! words are close, which is enough for semantic-cache tests.
+//! Embeddings are deterministic hashed bags of features ([`embed`]): each word, lower-cased,
+//! and each character trigram of its content words is hashed to two signed positions of
+//! the vector, content words weighing most, a short list of function words least; the sum
+//! is scaled to unit length. The same text always gets the same embedding, texts that share
+//! most words (or most of their spelling) are close, and word order is ignored, which is
+//! what a semantic-cache test needs: paraphrases that keep the words match, and near-misses
+//! that keep the words (Paris→Berlin, 7 am and 7 pm) match too, so the verifier has work.
 
 use serde_json::{Value, json};
 
 use crate::wire::{self, Reply};
 
 /// Default embedding length when the request has no `dimensions`.
-pub(crate) const DEFAULT_DIMENSIONS: usize = 8;
+pub(crate) const DEFAULT_DIMENSIONS: usize = 512;
+/// Words that weigh little in an embedding.
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "in", "is", "it",
+    "me", "my", "of", "on", "please", "the", "to", "what", "which", "with", "you", "your",
+];
+/// Weights of a content word, a function word and a character trigram.
+const WEIGHTS: (f32, f32, f32) = (1.0, 0.1, 0.25);
 
 /// Models listed by `GET /v1/models`.
 const MODELS: &[&str] = &[
@@ -79,10 +89,11 @@ fn model(id: &str) -> Value {
     json!({"id": id, "object": "model", "created": 1_700_000_000u64, "owned_by": "mock"})
 }
 
-/// The deterministic unit-length embedding of a text.
+/// The deterministic unit-length embedding of a text (see the module docs).
 pub fn embed(text: &str, dims: usize) -> Vec<f32> {
     let mut v = vec![0f32; dims.max(1)];
-    for word in text.split_whitespace() {
+    let (content, function, trigram) = WEIGHTS;
+    for word in text.split(|c: char| !c.is_alphanumeric() && c != '\'') {
         let word: String = word
             .chars()
             .filter(|c| c.is_alphanumeric())
@@ -91,11 +102,18 @@ pub fn embed(text: &str, dims: usize) -> Vec<f32> {
         if word.is_empty() {
             continue;
         }
-        let mut seed = fnv1a(word.as_bytes());
-        for x in &mut v {
-            seed = splitmix64(seed);
-            // Top 24 bits → [-1, 1).
-            *x += ((seed >> 40) as f32 / (1u64 << 23) as f32) - 1.0;
+        if FUNCTION_WORDS.contains(&word.as_str()) {
+            add(&mut v, &format!("w:{word}"), function);
+            continue;
+        }
+        add(&mut v, &format!("w:{word}"), content);
+        let padded: Vec<char> = format!("<{word}>").chars().collect();
+        for gram in padded.windows(3) {
+            add(
+                &mut v,
+                &format!("t:{}", gram.iter().collect::<String>()),
+                trigram,
+            );
         }
     }
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -105,6 +123,17 @@ pub fn embed(text: &str, dims: usize) -> Vec<f32> {
         v[0] = 1.0;
     }
     v
+}
+
+/// Adds `weight` for `feature` at two hashed positions with hashed signs.
+fn add(v: &mut [f32], feature: &str, weight: f32) {
+    let mut seed = fnv1a(feature.as_bytes());
+    for _ in 0..2 {
+        seed = splitmix64(seed);
+        let at = usize::try_from(seed % v.len() as u64).unwrap_or(0);
+        let sign = if seed >> 63 == 0 { 1.0 } else { -1.0 };
+        v[at] += sign * weight;
+    }
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -156,6 +185,11 @@ mod tests {
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
     }
 
+    fn cos(a: &str, b: &str) -> f32 {
+        let (a, b) = (embed(a, 512), embed(b, 512));
+        a.iter().zip(&b).map(|(x, y)| x * y).sum()
+    }
+
     #[test]
     fn embeddings_are_deterministic_and_unit() {
         let a = embed("What is the capital of France?", 8);
@@ -164,6 +198,21 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-4);
         assert_ne!(a, embed("something else entirely", 8));
         assert_eq!(embed("", 4), [1.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn shared_words_are_close_and_other_words_are_not() {
+        let same = cos("How do I reset my password?", "how can I reset my password");
+        assert!(same > 0.95, "{same}");
+        let order = cos(
+            "Flights from Paris to Berlin",
+            "Flights from Berlin to Paris",
+        );
+        assert!(order > 0.99, "word order is ignored: {order}");
+        let typo = cos("reset my password", "reset my pasword");
+        assert!(typo > 0.6 && typo < 0.95, "{typo}");
+        let other = cos("How do I reset my password?", "Best pizza in Naples");
+        assert!(other < 0.3, "{other}");
     }
 
     #[test]
@@ -184,6 +233,6 @@ mod tests {
         };
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["model"], "dep");
-        assert_eq!(v["data"][0]["embedding"].as_array().unwrap().len(), 8);
+        assert_eq!(v["data"][0]["embedding"].as_array().unwrap().len(), 512);
     }
 }

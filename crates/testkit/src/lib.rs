@@ -14,6 +14,9 @@
 //! early, so cancellation can be asserted. The normal path does no logging and
 //! no sleeping, so the same server (binary `sluice-mock`) doubles as the
 //! benchmark's upstream.
+//!
+//! [`OtlpReceiver`] stands in for an OpenTelemetry collector: it takes trace exports over
+//! OTLP/HTTP and OTLP/gRPC and decodes their spans for tests to check.
 
 pub mod anthropic;
 pub mod bedrock;
@@ -24,6 +27,7 @@ pub mod cohere;
 mod completions;
 mod embeddings;
 pub mod gemini;
+mod otlp;
 mod server;
 mod state;
 mod wire;
@@ -38,6 +42,7 @@ use tokio::task::JoinHandle;
 
 pub use behavior::Behavior;
 pub use embeddings::embed;
+pub use otlp::{OtlpProtocol, OtlpReceiver, ReceivedExport, ReceivedSpan};
 pub use state::Recorded;
 
 use state::State;

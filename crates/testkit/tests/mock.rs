@@ -320,7 +320,7 @@ async fn embeddings_models_and_echo() {
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["object"], "list");
     assert_eq!(v["data"][1]["object"], "embedding");
-    assert_eq!(v["data"][0]["embedding"].as_array().unwrap().len(), 8);
+    assert_eq!(v["data"][0]["embedding"].as_array().unwrap().len(), 512);
     assert_eq!(v["usage"], json!({"prompt_tokens": 3, "total_tokens": 3}));
 
     let c = client();

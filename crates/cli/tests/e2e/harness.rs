@@ -162,6 +162,12 @@ impl Sluice {
         assert!(status.success());
     }
 
+    /// Kills the process with SIGKILL (a crash: nothing is flushed) and waits for it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait for the killed process");
+    }
+
     /// Waits for the process to exit, up to `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;

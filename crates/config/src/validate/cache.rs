@@ -61,7 +61,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::parse_str;
-    use crate::runtime::{CacheBackend, CacheScope};
+    use crate::runtime::{CacheBackend, CacheScope, SemanticCacheConfig};
 
     const MODEL: &str = "providers: { openai: {} }\nmodels:\n  - { name: fast, targets: [ { provider: openai, model: m } ], cache: { ttl: 1h } }\n";
 
@@ -134,5 +134,57 @@ mod tests {
             lines[0].starts_with("models[0].cache.scope: unknown scope \"tenant\""),
             "{lines:?}"
         );
+    }
+
+    #[test]
+    fn semantic_settings_are_read_and_checked() {
+        let models = "providers: { openai: {} }\nmodels:\n  - { name: embed, targets: [ { provider: openai, model: e } ] }\n  - { name: fast, targets: [ { provider: openai, model: m } ], cache: { ttl: 1h, semantic: SEMANTIC } }\n";
+        let parse = |semantic: &str| parse_str(&models.replace("SEMANTIC", semantic), &|_| None);
+        let c = parse("{ embedder: embed }").unwrap();
+        let s = c.models[1]
+            .cache
+            .as_ref()
+            .unwrap()
+            .semantic
+            .clone()
+            .unwrap();
+        assert_eq!(s, SemanticCacheConfig::new("embed"));
+        assert!(c.inactive_settings().is_empty(), "the semantic cache is on");
+        let c = parse(
+            "{ embedder: embed, threshold: 0.9, max_temperature: 0.7, skip_tools: false, embed_timeout: 50ms }",
+        )
+        .unwrap();
+        let s = c.models[1]
+            .cache
+            .as_ref()
+            .unwrap()
+            .semantic
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (
+                s.threshold,
+                s.max_temperature,
+                s.skip_tools,
+                s.embed_timeout
+            ),
+            (0.9, 0.7, false, Duration::from_millis(50))
+        );
+        let lines = parse(
+            "{ embedder: embedd, threshold: 0, max_temperature: -1, skip_tools: maybe, embed_timeout: 0s, k: 3 }",
+        )
+        .unwrap_err()
+        .lines();
+        let text = lines.join("\n");
+        for needle in [
+            "models[1].cache.semantic.k: unknown field",
+            r#"models[1].cache.semantic.embedder: unknown model "embedd"; known: embed, fast; did you mean "embed"?"#,
+            "models[1].cache.semantic.threshold: expected a number greater than 0 and at most 1",
+            "models[1].cache.semantic.max_temperature: expected a number of at least 0, got -1",
+            "models[1].cache.semantic.skip_tools: expected true or false",
+            "models[1].cache.semantic.embed_timeout: must be greater than 0",
+        ] {
+            assert!(text.contains(needle), "{needle} in\n{text}");
+        }
     }
 }

@@ -6,18 +6,22 @@
 
 mod cache;
 mod ctx;
+mod guardrails;
 mod limits;
 mod logging;
+mod metrics;
 mod models;
 mod providers;
 mod routing;
 mod server;
+mod telemetry;
 
 use serde_norway::Value;
 
 use crate::error::ConfigErrors;
 use crate::runtime::{Config, DEFAULT_STORE, LoggingConfig, ServerConfig};
 use ctx::Ctx;
+pub(crate) use telemetry::from_env as telemetry_from_env;
 
 /// Top-level keys.
 const FIELDS: &[&str] = &[
@@ -31,13 +35,12 @@ const FIELDS: &[&str] = &[
     "cache",
     "limits",
     "pricing",
+    "metrics",
+    "telemetry",
+    "guardrails",
 ];
 /// Top-level sections of later features.
 const FUTURE: &[(&str, &str)] = &[
-    (
-        "guardrails",
-        "guardrails are not supported by this build yet",
-    ),
     ("mcp", "the mcp section is not supported by this build yet"),
     (
         "keys",
@@ -72,6 +75,9 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         cache: Default::default(),
         limits: Default::default(),
         pricing: Default::default(),
+        metrics: Default::default(),
+        telemetry: None,
+        guardrails: None,
     };
     let Some(map) = ctx.object(root, FIELDS, FUTURE) else {
         return config;
@@ -79,6 +85,7 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
     // Names are collected up front so references can be checked whatever the key order.
     let provider_names = declared_provider_names(root);
     let model_names = declared_model_names(root);
+    let guardrail_names = guardrails::declared(root);
     if let Some(server) = ctx.field(map, "server", |ctx, value| Some(server::server(ctx, value))) {
         config.server = server;
     }
@@ -94,6 +101,7 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
     let names = models::Names {
         providers: &provider_names,
         models: &model_names,
+        guardrails: &guardrail_names,
     };
     if let Some(models) = ctx.field(map, "models", |ctx, value| {
         Some(models::models(ctx, value, &names))
@@ -118,6 +126,16 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
     }) {
         config.pricing = pricing;
     }
+    if let Some(metrics) = ctx.field(map, "metrics", |ctx, value| {
+        Some(metrics::metrics(ctx, value))
+    }) {
+        config.metrics = metrics;
+    }
+    config.telemetry = match map.get("telemetry") {
+        Some(section) => ctx.key("telemetry", |ctx| telemetry::telemetry(ctx, section)),
+        None => telemetry::from_env(&|name| ctx.env_var(name)),
+    };
+    config.guardrails = ctx.field(map, "guardrails", guardrails::guardrails);
     let redis = config.redis.is_some();
     config.cache = ctx
         .field(map, "cache", |ctx, value| cache::cache(ctx, value, redis))
@@ -220,7 +238,7 @@ mod tests {
         assert_eq!(
             errors("modles: []\nmcp: {}\nstore: mysql://u:pw@h/db\nredis: 127.0.0.1:6379\n"),
             [
-                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging, cache, limits, pricing; did you mean "models"?"#,
+                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging, cache, limits, pricing, metrics, telemetry, guardrails; did you mean "models"?"#,
                 "mcp: the mcp section is not supported by this build yet",
                 r#"store: expected a store URL starting with sqlite://, postgres://, postgresql://, got "mysql://…""#,
                 "redis: expected a Redis URL starting with redis://, rediss://, got a value with no scheme",

@@ -23,11 +23,8 @@ const FIELDS: &[&str] = &[
     "cache",
     "rpm",
     "tpm",
-];
-const UNSUPPORTED: &[(&str, &str)] = &[(
     "guardrails",
-    "guardrails are not supported by this build yet",
-)];
+];
 const TARGET_FIELDS: &[&str] = &["provider", "model", "weight", "rpm", "tpm"];
 const RETRY_FIELDS: &[&str] = &["max", "backoff", "on", "fallback_on", "stream_hold"];
 const TIMEOUT_FIELDS: &[&str] = &["first_byte", "total", "idle"];
@@ -40,9 +37,13 @@ const CIRCUIT_FIELDS: &[&str] = &[
     "probes",
 ];
 const CACHE_FIELDS: &[&str] = &["ttl", "scope", "semantic"];
-const SEMANTIC_FIELDS: &[&str] = &["embedder", "threshold"];
-/// Similarity threshold of the semantic cache when none is given.
-const DEFAULT_THRESHOLD: f64 = 0.95;
+const SEMANTIC_FIELDS: &[&str] = &[
+    "embedder",
+    "threshold",
+    "max_temperature",
+    "skip_tools",
+    "embed_timeout",
+];
 
 /// Names declared anywhere in the file, so references can be checked in any order.
 pub(super) struct Names<'a> {
@@ -50,6 +51,8 @@ pub(super) struct Names<'a> {
     pub(super) providers: &'a [String],
     /// `name`s of `models`, including models with problems.
     pub(super) models: &'a [String],
+    /// Keys of `guardrails`, including checks with problems.
+    pub(super) guardrails: &'a [String],
 }
 
 /// Reads `models:`, in file order. Models with problems are left out.
@@ -82,7 +85,7 @@ pub(super) fn models(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Vec
 
 /// Reads one model; the path is already `models[i]`.
 fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelConfig> {
-    let map = ctx.object(value, FIELDS, UNSUPPORTED)?;
+    let map = ctx.object(value, FIELDS, &[])?;
     let name = ctx.required(map, "name", Ctx::non_empty);
     let strategy = ctx.field(map, "strategy", strategy).unwrap_or_default();
     let split = ctx.field(map, "split", |ctx, value| {
@@ -110,6 +113,9 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
     let tpm = ctx
         .field(map, "tpm", |ctx, v| ctx.whole(v, 1))
         .map(u64::from);
+    let guardrails = ctx.field(map, "guardrails", |ctx, value| {
+        super::guardrails::names(ctx, value, names.guardrails)
+    });
     Some(ModelConfig {
         name: name?,
         strategy,
@@ -123,6 +129,7 @@ fn model(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<ModelCon
         cache,
         rpm,
         tpm,
+        guardrails: guardrails.unwrap_or_default(),
     })
 }
 
@@ -383,13 +390,29 @@ fn semantic(ctx: &mut Ctx<'_>, value: &Value, names: &Names<'_>) -> Option<Seman
         let name = ctx.non_empty(value)?;
         model_ref(ctx, name, names)
     });
-    let threshold = ctx
-        .field(map, "threshold", Ctx::fraction)
-        .unwrap_or(DEFAULT_THRESHOLD);
-    Some(SemanticCacheConfig {
-        embedder: embedder?,
-        threshold,
-    })
+    let threshold = ctx.field(map, "threshold", Ctx::fraction);
+    let max_temperature = ctx.field(map, "max_temperature", non_negative);
+    let skip_tools = ctx.field(map, "skip_tools", Ctx::bool);
+    let embed_timeout = ctx.field(map, "embed_timeout", Ctx::positive_duration);
+    let mut c = SemanticCacheConfig::new(embedder?);
+    c.threshold = threshold.unwrap_or(c.threshold);
+    c.max_temperature = max_temperature.unwrap_or(c.max_temperature);
+    c.skip_tools = skip_tools.unwrap_or(c.skip_tools);
+    c.embed_timeout = embed_timeout.unwrap_or(c.embed_timeout);
+    Some(c)
+}
+
+/// A number of at least 0 (`${VAR}` allowed).
+fn non_negative(ctx: &mut Ctx<'_>, value: &Value) -> Option<f64> {
+    let number = match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(text) if text.contains("${") => ctx.string(value)?.trim().parse().ok(),
+        _ => None,
+    };
+    match number {
+        Some(n) if n.is_finite() && n >= 0.0 => Some(n),
+        _ => ctx.expected("a number of at least 0", value),
+    }
 }
 
 /// `a, b, c`, or `(none)`.
@@ -460,13 +483,17 @@ mod tests {
         );
         let cache = fast.cache.as_ref().unwrap();
         assert_eq!(cache.ttl, Duration::from_secs(3600));
+        assert_eq!(cache.semantic, Some(SemanticCacheConfig::new("embed")));
+        let semantic = SemanticCacheConfig::new("embed");
         assert_eq!(
-            cache.semantic,
-            Some(SemanticCacheConfig {
-                embedder: "embed".into(),
-                threshold: 0.95
-            })
+            (
+                semantic.threshold,
+                semantic.max_temperature,
+                semantic.skip_tools
+            ),
+            (0.95, 1.0, true)
         );
+        assert_eq!(semantic.embed_timeout, Duration::from_millis(200));
         let smart = &models[1];
         assert_eq!(smart.strategy, Strategy::P2c);
         assert_eq!(smart.retry, RetryConfig::default());
@@ -495,7 +522,6 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "models[0].guardrails: guardrails are not supported by this build yet",
                 r#"models[0].strategy: unknown strategy "fastest"; expected one of: p2c, weighted, round-robin, least-latency, least-cost, ordered"#,
                 r#"models[0].targets[0].provider: unknown provider "opnai"; known: openai, groq"#,
                 "models[0].targets[0].model: must not be empty",
@@ -507,6 +533,7 @@ mod tests {
                 "models[0].retry.max: expected a whole number of at least 0, got -1",
                 r#"models[0].cache: missing required field "ttl""#,
                 "models[0].cache.semantic.threshold: expected a number greater than 0 and at most 1, got 1.5",
+                r#"models[0].guardrails[0]: unknown guardrail "pii": the guardrails section defines none"#,
                 "models[1].targets: must list at least one target",
                 r#"models[2]: missing required field "name""#,
                 r#"models[2]: missing required field "targets""#,

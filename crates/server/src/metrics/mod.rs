@@ -10,10 +10,20 @@
 //! Labels are bounded by design. `route` is the matched route template, never the raw path;
 //! `model` is a configured model name, `provider/*` for a direct call, `""` when the request
 //! named none, and `other` for anything else a client sent; providers and upstream models
-//! come from the config.
+//! come from the config. The one exception is opt-in: `metrics.per_key` adds the virtual
+//! key's id to the request, token and cost counters. Like the registry, that setting is the
+//! process's.
+//!
+//! What a request's finished record adds (tokens, cost, cache outcome, time to first token)
+//! and the gateway-wide in-flight count are in `request`; the log pipeline's gauges are read
+//! from the gateway when a scrape asks.
 
 mod registry;
+mod request;
 
+pub(crate) use request::RequestMetrics;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Once, OnceLock};
 use std::time::Duration;
 
@@ -45,6 +55,10 @@ const CIRCUIT: &str = "sluice_circuit_state";
 const IN_FLIGHT: &str = "sluice_target_in_flight";
 /// Always 1, labelled with the version.
 const BUILD_INFO: &str = "sluice_build_info";
+/// Records waiting in the request log's in-memory queue, read at scrape time.
+const LOG_QUEUE: &str = "sluice_log_queue_depth";
+/// Bytes in the request log's journal not yet replayed, read at scrape time.
+const LOG_JOURNAL: &str = "sluice_log_journal_bytes";
 
 /// The `route` label of a request that matched no route.
 const UNMATCHED_ROUTE: &str = "unmatched";
@@ -106,6 +120,18 @@ const HELP: &[(&str, &str)] = &[
         "Entries the in-memory response cache removed, by reason: size (to make room) or expired.",
     ),
     (
+        sluice_cache::semantic::HITS,
+        "Requests answered by a semantic cache match (a question meaning the same, verified), by model.",
+    ),
+    (
+        sluice_cache::semantic::SKIPS,
+        "Requests the semantic cache did not compare, by model and reason: temperature, tools, content (the last message is not a user's text) or embedder (failed or slower than embed_timeout).",
+    ),
+    (
+        sluice_cache::semantic::VETOES,
+        "Semantic cache lookups whose matches above the threshold were all refused by the verifier, by model.",
+    ),
+    (
         crate::cost::COST_UNKNOWN,
         "Requests whose model has no known price (their cost is recorded as null), by provider.",
     ),
@@ -116,6 +142,26 @@ const HELP: &[(&str, &str)] = &[
     (
         crate::tenancy::REJECTED,
         "Requests refused by a rate limit, budget or parallel cap, by code (rate_limit_exceeded_requests_key, budget_exceeded, ...).",
+    ),
+    (
+        request::TOKENS,
+        "Tokens of answered requests (not cache hits) by provider and type: prompt, completion, cached (prompt tokens read from the provider's cache), cache_write, reasoning (completion tokens spent reasoning).",
+    ),
+    (
+        request::COST,
+        "Cost in US dollars of answered requests, by provider; cache hits cost nothing.",
+    ),
+    (
+        request::CACHE_REQUESTS,
+        "Requests with a response cache outcome, by model and outcome: hit, semantic-hit, miss or bypass.",
+    ),
+    (
+        request::TTFT,
+        "Seconds from a stream's arrival to its first content, by route template and requested model.",
+    ),
+    (
+        crate::guardrails::ACTIONS,
+        "Guardrail checks that ran, by check and action: block, mask or flag when the check fired, pass when it found nothing.",
     ),
     (
         crate::tenancy::alerts::ALERTS,
@@ -136,10 +182,19 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
 static OVERHEAD_HISTOGRAM: LazyLock<Histogram> =
     LazyLock::new(|| REGISTRY.histogram(&Key::from_static_name(OVERHEAD)));
 
-/// Makes the registry the process's `metrics` recorder, once. When something else installed
-/// a recorder first, what is recorded through the facade goes there instead, and `/metrics`
-/// shows only what the server records itself.
-pub(crate) fn install() {
+/// Whether the request, token and cost counters carry the virtual key (`metrics.per_key`).
+static PER_KEY: AtomicBool = AtomicBool::new(false);
+
+fn per_key() -> bool {
+    PER_KEY.load(Ordering::Relaxed)
+}
+
+/// Makes the registry the process's `metrics` recorder, once, and sets whether series carry
+/// the virtual key (`metrics.per_key`; the registry is the process's, so the gateway built
+/// last decides). When something else installed a recorder first, what is recorded through
+/// the facade goes there instead, and `/metrics` shows only what the server records itself.
+pub(crate) fn install(per_key: bool) {
+    PER_KEY.store(per_key, Ordering::Relaxed);
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if metrics::set_global_recorder(Facade(&REGISTRY)).is_err() {
@@ -150,19 +205,34 @@ pub(crate) fn install() {
     });
 }
 
-/// The requested model of one request, as a bounded `model` label. Set once by the handler
-/// that parsed the body; read by the middleware when the request ends.
+/// The requested model of one request, as a bounded `model` label, and (with
+/// `metrics.per_key`) its virtual key. Each is set once by the code that learns it; read by
+/// the middleware when the request ends.
 #[derive(Clone, Default)]
-pub(crate) struct ModelSlot(Arc<OnceLock<Arc<str>>>);
+pub(crate) struct ModelSlot(Arc<SlotLabels>);
+
+#[derive(Default)]
+struct SlotLabels {
+    model: OnceLock<Arc<str>>,
+    key: OnceLock<Arc<str>>,
+}
 
 impl ModelSlot {
     /// Notes that the client asked for `requested` (bounded with [`model_label`]).
     pub(crate) fn set(&self, router: &Router, requested: &str) {
-        let _ = self.0.set(model_label(router, requested).into());
+        let _ = self.0.model.set(model_label(router, requested).into());
     }
 
     fn label(&self) -> Arc<str> {
-        self.0.get().cloned().unwrap_or_else(|| Arc::from(""))
+        self.0.model.get().cloned().unwrap_or_else(|| Arc::from(""))
+    }
+
+    fn set_key(&self, key: &str) {
+        let _ = self.0.key.set(key.into());
+    }
+
+    fn key(&self) -> Arc<str> {
+        self.0.key.get().cloned().unwrap_or_else(|| Arc::from(""))
     }
 }
 
@@ -191,19 +261,18 @@ pub(crate) fn record_request(
     duration: Duration,
     overhead: Option<Duration>,
 ) {
-    let route: SharedString = route.map_or(UNMATCHED_ROUTE.into(), |m| {
-        SharedString::from(Arc::<str>::from(m.as_str()))
-    });
+    let route = route_label(route);
+    let key = per_key().then(|| SharedString::from(model.key()));
     let model = SharedString::from(model.label());
-    let requests = Key::from_parts(
-        REQUESTS,
-        vec![
-            Label::new("route", route.clone()),
-            Label::new("model", model.clone()),
-            Label::new("status", status_label(status)),
-        ],
-    );
-    REGISTRY.counter(&requests).increment(1);
+    let mut labels = vec![
+        Label::new("route", route.clone()),
+        Label::new("model", model.clone()),
+        Label::new("status", status_label(status)),
+    ];
+    labels.extend(key.map(|k| Label::new("key", k)));
+    REGISTRY
+        .counter(&Key::from_parts(REQUESTS, labels))
+        .increment(1);
     let duration_key = Key::from_parts(
         DURATION,
         vec![Label::new("route", route), Label::new("model", model)],
@@ -214,6 +283,13 @@ pub(crate) fn record_request(
     if let Some(overhead) = overhead {
         OVERHEAD_HISTOGRAM.record(overhead.as_secs_f64());
     }
+}
+
+/// The `route` label: the matched route template, or `unmatched`.
+fn route_label(route: Option<&MatchedPath>) -> SharedString {
+    route.map_or(UNMATCHED_ROUTE.into(), |m| {
+        SharedString::from(Arc::<str>::from(m.as_str()))
+    })
 }
 
 /// Common statuses without an allocation.
@@ -260,6 +336,7 @@ pub async fn render(State(gw): State<Arc<Gateway>>) -> Response {
     let mut out = String::with_capacity(16 * 1024);
     REGISTRY.render(&mut out);
     render_targets(&gw.router, &mut out);
+    render_gauges(&gw, &mut out);
     family_head(
         &mut out,
         BUILD_INFO,
@@ -327,6 +404,32 @@ fn render_targets(router: &Router, out: &mut String) {
         "gauge",
     );
     out.push_str(&in_flight);
+}
+
+/// The gateway-wide gauges, read now: requests in flight and, when requests are logged, the
+/// log's queue depth and journal size.
+fn render_gauges(gw: &Gateway, out: &mut String) {
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        family_head(out, name, Some(help), "gauge");
+        sample(out, name, "", &[] as &[(&str, &str)], None, value);
+    };
+    gauge(
+        request::IN_FLIGHT_REQUESTS,
+        "API requests in flight: arrived, and their response body not yet ended.",
+        request::in_flight() as f64,
+    );
+    if let Some(stats) = gw.log_stats() {
+        gauge(
+            LOG_QUEUE,
+            "Request records waiting in the log's in-memory queue.",
+            stats.queued as f64,
+        );
+        gauge(
+            LOG_JOURNAL,
+            "Bytes of request records in the log's journal on disk, waiting to be replayed into the store.",
+            stats.journal_bytes as f64,
+        );
+    }
 }
 
 /// 0 closed, 1 half-open, 2 open.

@@ -1,7 +1,8 @@
 //! The metrics store behind the `metrics` facade, and its Prometheus text rendering.
 //!
 //! Every series is an atomic: a counter is an `AtomicU64`, a gauge an `AtomicU64` holding
-//! `f64` bits, a histogram a fixed array of bucket counters plus a sum. Handles are found by
+//! `f64` bits, a counter of fractional amounts (USD) an `AtomicU64` of `f64` bits that only
+//! ever grows ([`FloatCounter`], rendered as a counter), a histogram a fixed array of bucket counters plus a sum. Handles are found by
 //! the facade's precomputed key hash in one of [`SHARDS`] read-mostly maps, so recording takes
 //! an uncontended shard read lock (a write lock only the first time a series appears) and a
 //! few relaxed atomic adds. Memory per series is fixed: histograms keep bucket counts, never
@@ -146,9 +147,32 @@ impl HistogramFn for Buckets {
     }
 }
 
+/// A counter of fractional amounts: `f64` bits in an `AtomicU64`. The facade's counters are
+/// whole numbers, so these are only reached through [`Registry::float_counter`].
+pub(crate) struct FloatCounter(AtomicU64);
+
+impl FloatCounter {
+    /// Adds `amount`; a negative or NaN amount is ignored, so the counter never decreases.
+    pub(crate) fn add(&self, amount: f64) {
+        if amount.is_nan() || amount <= 0.0 {
+            return;
+        }
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + amount).to_bits())
+            });
+    }
+
+    fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
 /// Where every metric recorded through the facade is kept.
 pub(crate) struct Registry {
     counters: Series<AtomicU64>,
+    float_counters: Series<FloatCounter>,
     gauges: Series<AtomicU64>,
     histograms: Series<Buckets>,
     help: Mutex<BTreeMap<String, String>>,
@@ -158,6 +182,7 @@ impl Registry {
     pub(crate) fn new() -> Self {
         Self {
             counters: Series::new(),
+            float_counters: Series::new(),
             gauges: Series::new(),
             histograms: Series::new(),
             help: Mutex::default(),
@@ -175,6 +200,13 @@ impl Registry {
     /// The counter for `key`.
     pub(crate) fn counter(&self, key: &Key) -> Counter {
         Counter::from_arc(self.counters.get_or_insert(key, || AtomicU64::new(0)))
+    }
+
+    /// The counter of fractional amounts for `key`. Its name must not also be used by
+    /// [`Registry::counter`]: each name is one family.
+    pub(crate) fn float_counter(&self, key: &Key) -> Arc<FloatCounter> {
+        self.float_counters
+            .get_or_insert(key, || FloatCounter(AtomicU64::new(0f64.to_bits())))
     }
 
     /// The gauge for `key`.
@@ -211,6 +243,12 @@ impl Registry {
                     None,
                     v.load(Ordering::Relaxed) as f64,
                 );
+            }
+        }
+        for (name, series) in self.float_counters.snapshot() {
+            family_head(out, &name, help.get(&name).map(String::as_str), "counter");
+            for (labels, v) in series {
+                sample(out, &name, "", &labels, None, v.get());
             }
         }
         for (name, series) in self.gauges.snapshot() {
@@ -376,6 +414,24 @@ mod tests {
             out,
             "# HELP t_total Things.\\nMore\n# TYPE t_total counter\n\
              t_total{k=\"a\"} 2\nt_total{k=\"b\"} 2\n# TYPE g gauge\ng 1.5\n"
+        );
+    }
+
+    #[test]
+    fn float_counters_add_fractions_render_as_counters_and_never_decrease() {
+        let r = Registry::new();
+        r.describe("usd_total", "Dollars.");
+        let c = r.float_counter(&key("usd_total", &[("p", "a")]));
+        c.add(0.25);
+        r.float_counter(&key("usd_total", &[("p", "a")])).add(0.5);
+        for bad in [-1.0, f64::NAN, 0.0] {
+            c.add(bad);
+        }
+        let mut out = String::new();
+        r.render(&mut out);
+        assert_eq!(
+            out,
+            "# HELP usd_total Dollars.\n# TYPE usd_total counter\nusd_total{p=\"a\"} 0.75\n"
         );
     }
 

@@ -91,6 +91,13 @@ pub(crate) struct LogFacts {
     pub prompt_estimate: Option<u64>,
     /// The text a stream delivered (content, reasoning, tool arguments), for the same case.
     pub delivered: String,
+    /// The log's cache outcome when it says more than `x-sluice-cache` (`SEMANTIC-SKIP`,
+    /// `SEMANTIC-VETO`).
+    pub cache_outcome: Option<&'static str>,
+    /// The similarity of a semantic hit, or of the best vetoed match.
+    pub cache_score: Option<f64>,
+    /// What each guardrail check that ran did (`{check, stage, action, hits, score}`).
+    pub guardrails: Vec<serde_json::Value>,
 }
 
 impl LogFacts {
@@ -201,6 +208,7 @@ pub async fn record(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next
     let Some(api) = classify(&gw, req.uri().path()) else {
         return next.run(req).await;
     };
+    let metrics = crate::metrics::RequestMetrics::start(req.extensions().get(), &cx.model);
     let h = req.headers();
     let record = LogRecord {
         id: cx.id.to_string(),
@@ -233,6 +241,7 @@ pub async fn record(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next
         request_body: None,
         response_body: None,
         secrets: Vec::new(),
+        metrics,
     };
     if let Some(cap) = bodies {
         entry.secrets = presented_secrets(req.headers());
@@ -352,11 +361,15 @@ pub(crate) struct Entry {
     request_body: Option<Arc<Mutex<Capture>>>,
     response_body: Option<Capture>,
     secrets: Vec<String>,
+    /// Counts the request in flight until the entry is gone; fed the finished record.
+    metrics: crate::metrics::RequestMetrics,
 }
 
 impl Entry {
     /// Notes the response head and moves the entry into the response body.
     fn respond(mut self, resp: Response) -> Response {
+        self.slot
+            .update(|f| self.metrics.note_key(f.key.as_deref()));
         let r = &mut self.record;
         r.status = resp.status().as_u16();
         if let Some(e) = resp.extensions().get::<GatewayError>() {
@@ -436,6 +449,7 @@ impl Entry {
             request_body,
             response_body,
             secrets,
+            metrics,
         } = self;
         let cap = log.as_ref().and_then(|l| l.bodies).unwrap_or(0);
         let r = &mut record;
@@ -475,7 +489,14 @@ impl Entry {
             }
             r.tags = Some(serde_json::Value::Object(tags));
         }
-        let cache_hit = r.cache.as_deref() == Some("HIT");
+        if let Some(outcome) = facts.cache_outcome {
+            r.cache = Some(outcome.to_owned());
+        }
+        r.cache_score = facts.cache_score;
+        if !facts.guardrails.is_empty() {
+            r.guardrails = Some(serde_json::Value::Array(facts.guardrails));
+        }
+        let cache_hit = matches!(r.cache.as_deref(), Some("HIT" | "SEMANTIC-HIT"));
         let mut tokens = match &facts.usage {
             Some(u) => Some(Tokens::from(u)),
             None => tail.and_then(|t| usage::from_tail(&t.concat())),
@@ -532,6 +553,7 @@ impl Entry {
                 });
             }
         }
+        metrics.finish(r);
         r.attempts = call
             .attempts()
             .into_iter()
@@ -550,6 +572,9 @@ impl Entry {
         }
         if let Some(c) = response_body {
             r.response_body = body_text(&c, &secrets, cap);
+        }
+        if let Some(traces) = &gw.traces {
+            traces.export(&record, &call);
         }
         if let Some(log) = log {
             log.sink.send(record);
