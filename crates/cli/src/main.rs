@@ -82,9 +82,6 @@ fn main() -> ExitCode {
 fn check_config(file: &std::path::Path) -> ExitCode {
     match sluice_config::load_file(file) {
         Ok(cfg) => {
-            for warning in cfg.inactive_settings() {
-                eprintln!("warning: {warning}");
-            }
             println!(
                 "{}: valid ({} providers, {} models)",
                 file.display(),

@@ -62,9 +62,6 @@ fn load(args: &ServeArgs) -> Result<Config, Vec<String>> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
-    for warning in config.inactive_settings() {
-        tracing::warn!("{warning}");
-    }
     if let Some(problem) = config.server.exposure_problem() {
         return Err(vec![problem]);
     }

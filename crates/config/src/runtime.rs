@@ -81,6 +81,9 @@ pub struct LimitsConfig {
     /// Output tokens assumed when a request sets no `max_tokens`, for token limits and
     /// budget reservations. Default 4,096.
     pub default_max_tokens: u64,
+    /// The longest a Redis admission or settlement may take before `on_redis_error`
+    /// applies. Default 250 ms.
+    pub redis_timeout: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -88,6 +91,7 @@ impl Default for LimitsConfig {
         Self {
             on_redis_error: OnRedisError::FailOpen,
             default_max_tokens: 4096,
+            redis_timeout: Duration::from_millis(250),
         }
     }
 }
@@ -582,13 +586,6 @@ impl Config {
     /// The model alias named `name`.
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
         self.models.iter().find(|model| model.name == name)
-    }
-
-    /// Settings that are valid but have no effect in this build yet (the features that use
-    /// them have not landed), one warning each, so nobody relies on them unknowingly. Every
-    /// setting of this build is in effect, so there are none.
-    pub fn inactive_settings(&self) -> Vec<String> {
-        Vec::new()
     }
 }
 

@@ -42,7 +42,7 @@ pub use check::{Admission, BudgetCheck, Level, ParallelCheck, RateCheck};
 pub use denied::{Denied, RateKind};
 pub use period::Period;
 pub use permit::{BudgetTotal, Permit, RateStatus, Remaining, Settled};
-pub use redis_backend::{PAUSE_AFTER_FAILURE, TIMEOUT};
+pub use redis_backend::{DEFAULT_TIMEOUT, PAUSE_AFTER_FAILURE};
 
 use memory::Memory;
 use parallel::Parallel;
@@ -112,10 +112,16 @@ impl Limiter {
 
     /// A limiter counting in the Redis at `url` (`redis://…`), shared with every replica
     /// that uses the same Redis and `prefix` (e.g. `sluice:`; tests use their own). The
-    /// connection is made on first use with a [`TIMEOUT`] bound; must be called inside a
-    /// tokio runtime.
-    pub fn redis(url: &str, prefix: &str, on_error: OnRedisError) -> Result<Limiter, LimitError> {
-        let counters = RedisCounters::new(url, prefix)?;
+    /// connection is made on first use; connecting and every command are bounded by
+    /// `timeout` ([`DEFAULT_TIMEOUT`] unless configured). Must be called inside a tokio
+    /// runtime.
+    pub fn redis(
+        url: &str,
+        prefix: &str,
+        on_error: OnRedisError,
+        timeout: Duration,
+    ) -> Result<Limiter, LimitError> {
+        let counters = RedisCounters::new(url, prefix, timeout)?;
         Ok(Self::with(Backend::Redis { counters, on_error }))
     }
 

@@ -19,7 +19,7 @@
 //! The keys of one script are not hashed to one slot, so Redis Cluster is not supported.
 //!
 //! The connection is a lazily connected `ConnectionManager`; every command is bounded by
-//! [`TIMEOUT`] and after a failure Redis is left alone for [`PAUSE_AFTER_FAILURE`], so an
+//! [`DEFAULT_TIMEOUT`] (or the configured timeout) and after a failure Redis is left alone for [`PAUSE_AFTER_FAILURE`], so an
 //! unreachable Redis costs at most one timeout per pause instead of one per request. A
 //! script that times out may still have run; its reservation then stays until its key
 //! expires.
@@ -34,8 +34,8 @@ use crate::plan::{Hold, Plan, Verdict, WINDOW_TTL, ttl_ms};
 use crate::window::{Usage, WINDOW_MS};
 use crate::{BudgetTotal, LimitError, RateKind};
 
-/// The bound on connecting and on every command.
-pub const TIMEOUT: Duration = Duration::from_millis(250);
+/// The default bound on connecting and on every command.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long Redis is skipped after a command failed or timed out.
 pub const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
@@ -47,18 +47,20 @@ pub(crate) struct RedisCounters {
     settle: Script,
     /// Unix milliseconds until which Redis is not asked (after a failure).
     paused_until: AtomicI64,
+    /// The bound on every command.
+    timeout: Duration,
 }
 
 impl RedisCounters {
     /// Counters on the Redis at `url`, keys under `prefix`. Connects on first use; must be
     /// called inside a tokio runtime.
-    pub(crate) fn new(url: &str, prefix: &str) -> Result<Self, LimitError> {
+    pub(crate) fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, LimitError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(LimitError::NoRuntime);
         }
         let client = redis::Client::open(url).map_err(redis_error)?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
+            .set_connection_timeout(Some(timeout))
             .set_response_timeout(None)
             .set_number_of_retries(1);
         let conn = client
@@ -70,6 +72,7 @@ impl RedisCounters {
             admit: Script::new(include_str!("admit.lua")),
             settle: Script::new(include_str!("settle.lua")),
             paused_until: AtomicI64::new(0),
+            timeout,
         })
     }
 
@@ -152,7 +155,7 @@ impl RedisCounters {
         format!("{}budget:{period_id}:{scope}", self.prefix)
     }
 
-    /// Runs one command within [`TIMEOUT`], pausing Redis use after a failure.
+    /// Runs one command within the timeout, pausing Redis use after a failure.
     async fn bounded<T>(
         &self,
         fut: impl Future<Output = redis::RedisResult<T>>,
@@ -160,10 +163,10 @@ impl RedisCounters {
         if wall_ms() < self.paused_until.load(Ordering::Relaxed) {
             return Err(LimitError::Paused);
         }
-        let err = match tokio::time::timeout(TIMEOUT, fut).await {
+        let err = match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => redis_error(e),
-            Err(_) => LimitError::Timeout(TIMEOUT),
+            Err(_) => LimitError::Timeout(self.timeout),
         };
         let pause = i64::try_from(PAUSE_AFTER_FAILURE.as_millis()).unwrap_or(1000);
         self.paused_until

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use sluice_limits::{
-    Admission, Level, LimitError, Limiter, OnRedisError, ParallelCheck, REDIS_ERRORS, RateStatus,
-    Settled,
+    Admission, DEFAULT_TIMEOUT, Level, LimitError, Limiter, OnRedisError, ParallelCheck,
+    REDIS_ERRORS, RateStatus, Settled,
 };
 
 const URL: &str = "redis://127.0.0.1:6379";
@@ -35,7 +35,7 @@ fn prefix(test: &str) -> String {
 /// when Redis is not running outside CI.
 async fn replicas(test: &str) -> Option<(Vec<Limiter>, String)> {
     let prefix = prefix(test);
-    let make = || Limiter::redis(URL, &prefix, OnRedisError::FailClosed).unwrap();
+    let make = || Limiter::redis(URL, &prefix, OnRedisError::FailClosed, DEFAULT_TIMEOUT).unwrap();
     let replicas = vec![make(), make()];
     for r in &replicas {
         if let Err(e) = r.ping().await {
@@ -184,7 +184,13 @@ fn guarded() -> Admission {
 async fn fail_open_admits_uncounted_when_redis_is_down() {
     let counts = Counts::default();
     let _recorder = metrics::set_default_local_recorder(&counts);
-    let limiter = Limiter::redis(UNREACHABLE, &prefix("open"), OnRedisError::FailOpen).unwrap();
+    let limiter = Limiter::redis(
+        UNREACHABLE,
+        &prefix("open"),
+        OnRedisError::FailOpen,
+        DEFAULT_TIMEOUT,
+    )
+    .unwrap();
     assert!(limiter.ping().await.is_err());
 
     let permit = limiter.admit(&guarded(), NOW).await.unwrap();
@@ -202,7 +208,13 @@ async fn fail_open_admits_uncounted_when_redis_is_down() {
 async fn fail_closed_refuses_when_redis_is_down() {
     let counts = Counts::default();
     let _recorder = metrics::set_default_local_recorder(&counts);
-    let limiter = Limiter::redis(UNREACHABLE, &prefix("closed"), OnRedisError::FailClosed).unwrap();
+    let limiter = Limiter::redis(
+        UNREACHABLE,
+        &prefix("closed"),
+        OnRedisError::FailClosed,
+        DEFAULT_TIMEOUT,
+    )
+    .unwrap();
     for _ in 0..3 {
         let denied = limiter.admit(&guarded(), NOW).await.unwrap_err();
         assert_eq!(denied.code(), "limits_unavailable");
@@ -216,7 +228,7 @@ async fn fail_closed_refuses_when_redis_is_down() {
 #[test]
 fn a_redis_limiter_needs_a_runtime_and_a_valid_url() {
     assert!(matches!(
-        Limiter::redis(URL, "p:", OnRedisError::FailOpen),
+        Limiter::redis(URL, "p:", OnRedisError::FailOpen, DEFAULT_TIMEOUT),
         Err(LimitError::NoRuntime)
     ));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -224,7 +236,7 @@ fn a_redis_limiter_needs_a_runtime_and_a_valid_url() {
         .unwrap();
     let _entered = runtime.enter();
     assert!(matches!(
-        Limiter::redis("http://nope", "p:", OnRedisError::FailOpen),
+        Limiter::redis("http://nope", "p:", OnRedisError::FailOpen, DEFAULT_TIMEOUT),
         Err(LimitError::Redis(_))
     ));
 }

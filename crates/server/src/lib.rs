@@ -84,8 +84,13 @@ impl Gateway {
             sluice_config::OnRedisError::FailClosed => sluice_limits::OnRedisError::FailClosed,
         };
         let limiter = match &config.redis {
-            Some(url) => sluice_limits::Limiter::redis(url, REDIS_PREFIX, on_redis_error)
-                .map_err(|e| GatewayError::internal(format!("redis: {e}")))?,
+            Some(url) => sluice_limits::Limiter::redis(
+                url,
+                REDIS_PREFIX,
+                on_redis_error,
+                config.limits.redis_timeout,
+            )
+            .map_err(|e| GatewayError::internal(format!("redis: {e}")))?,
             None => sluice_limits::Limiter::memory(),
         };
         let model_limits = config

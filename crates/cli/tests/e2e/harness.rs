@@ -41,6 +41,11 @@ const PROVIDER_ENV: &[&str] = &[
     "SLUICE_CONFIG",
     "SLUICE_LISTEN",
     "SLUICE_LOG_FORMAT",
+    // Traces turn on from the environment when the config has no `telemetry:` section.
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_SDK_DISABLED",
 ];
 
 /// A running gateway process; killed on drop.

@@ -8,7 +8,7 @@ use sluice_pricing::{Price, Rate, Usd};
 use super::ctx::Ctx;
 use crate::runtime::{LimitsConfig, OnRedisError, PricingConfig};
 
-const LIMITS_FIELDS: &[&str] = &["on_redis_error", "default_max_tokens"];
+const LIMITS_FIELDS: &[&str] = &["on_redis_error", "default_max_tokens", "redis_timeout"];
 const PRICING_FIELDS: &[&str] = &["file", "models"];
 const PRICE_FIELDS: &[&str] = &[
     "input",
@@ -42,6 +42,9 @@ pub(super) fn limits(ctx: &mut Ctx<'_>, value: &Value) -> LimitsConfig {
     }
     if let Some(n) = ctx.field(map, "default_max_tokens", |ctx, v| ctx.whole(v, 1)) {
         limits.default_max_tokens = u64::from(n);
+    }
+    if let Some(d) = ctx.field(map, "redis_timeout", Ctx::positive_duration) {
+        limits.redis_timeout = d;
     }
     limits
 }
@@ -138,12 +141,13 @@ mod tests {
     #[test]
     fn limits_and_prices_are_read_and_checked() {
         let c = parse_str(
-            "limits: { on_redis_error: fail-closed, default_max_tokens: 1000 }\npricing:\n  file: prices.json\n  models:\n    azure/gpt4o-deploy: { input: \"2.50\", output: 10, cache_read: \"1.25\" }\n",
+            "limits: { on_redis_error: fail-closed, default_max_tokens: 1000, redis_timeout: 2s }\npricing:\n  file: prices.json\n  models:\n    azure/gpt4o-deploy: { input: \"2.50\", output: 10, cache_read: \"1.25\" }\n",
             &|_| None,
         )
         .unwrap();
         assert_eq!(c.limits.on_redis_error, OnRedisError::FailClosed);
         assert_eq!(c.limits.default_max_tokens, 1000);
+        assert_eq!(c.limits.redis_timeout, std::time::Duration::from_secs(2));
         assert_eq!(
             c.pricing.file.as_deref(),
             Some(std::path::Path::new("prices.json"))

@@ -91,8 +91,10 @@ async fn two_gateways_on_one_redis_share_one_limit_and_one_budget() {
     }
     let mock = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
+    // Fail closed with a generous timeout: on a loaded machine a slow Redis must show up as
+    // a refusal, never as an uncounted admission.
     let store = format!(
-        "store: sqlite://{}\nredis: redis://127.0.0.1:6379",
+        "store: sqlite://{}\nredis: redis://127.0.0.1:6379\nlimits: {{ on_redis_error: fail-closed, redis_timeout: 5s }}",
         dir.path().join("shared.db").display()
     );
     let a = gateway(&mock, &store);
