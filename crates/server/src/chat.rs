@@ -18,6 +18,7 @@ use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::auth::presented_key;
 use crate::body::{parse_json, read_limited};
+use crate::reqlog::PromptCount;
 use crate::tenancy::{self, Demand};
 use crate::{ApiError, Gateway, Principal, RequestCx, facts, sse};
 
@@ -148,7 +149,7 @@ pub async fn handle<F: ClientFormat>(
     let bytes = read_limited(&headers, body, gw.max_body).await?;
     let (req, format) = F::decode(bytes, &cx)?;
     let principal = principal.map(|Extension(p)| p).unwrap_or_default();
-    Ok(respond(&gw, &cx, &principal, &headers, &req, &format).await?)
+    Ok(respond(&gw, &cx, &principal, &headers, &Arc::new(req), &format).await?)
 }
 
 /// The pipeline after parsing, shared by every inbound API: routing rules, model resolution
@@ -160,9 +161,10 @@ async fn respond(
     cx: &RequestCx,
     principal: &Principal,
     headers: &HeaderMap,
-    req: &ChatRequest,
+    request: &Arc<ChatRequest>,
     format: &impl ClientFormat,
 ) -> Result<Response, GatewayError> {
+    let req: &ChatRequest = request;
     cx.note_model(&gw.router, &req.model);
     cx.log.update(|f| {
         f.requested_model = Some(req.model.clone());
@@ -208,7 +210,14 @@ async fn respond(
     };
     let permit = tenancy::admit(gw, principal, &demand).await?;
     let limits = permit.as_ref().map(sluice_limits::Permit::status);
-    let prompt_estimate = req.is_stream().then(count);
+    // A stream cut before its usage is counted at the end; the prompt only then, unless
+    // admission counted it already.
+    let prompt_estimate = match prompt.get() {
+        Some(&n) => Some(PromptCount::Counted(n)),
+        None => req
+            .is_stream()
+            .then(|| PromptCount::Later(Arc::clone(request))),
+    };
     cx.log.update(|f| {
         f.permit = permit;
         f.prompt_estimate = prompt_estimate;

@@ -77,8 +77,9 @@ impl Gateway {
     /// Builds providers and routes from `config`.
     pub fn new(config: &Config) -> Result<Self, GatewayError> {
         metrics::install(config.metrics.per_key);
-        // The tokenizer's vocabulary takes a moment to load: load it before the first request.
-        std::thread::spawn(|| sluice_tokens::count(""));
+        if config.models.iter().any(|m| m.tpm.is_some()) {
+            tenancy::warm_tokenizer();
+        }
         let on_redis_error = match config.limits.on_redis_error {
             sluice_config::OnRedisError::FailOpen => sluice_limits::OnRedisError::FailOpen,
             sluice_config::OnRedisError::FailClosed => sluice_limits::OnRedisError::FailClosed,

@@ -88,7 +88,7 @@ pub(crate) struct LogFacts {
     /// What the limits reserved for this request, settled when the record is finished.
     pub permit: Option<sluice_limits::Permit>,
     /// The gateway's own count of the prompt, for when a stream ends without usage.
-    pub prompt_estimate: Option<u64>,
+    pub prompt_estimate: Option<PromptCount>,
     /// The text a stream delivered (content, reasoning, tool arguments), for the same case.
     pub delivered: String,
     /// The log's cache outcome when it says more than `x-sluice-cache` (`SEMANTIC-SKIP`,
@@ -115,6 +115,25 @@ impl LogFacts {
                     .entry(k.clone())
                     .or_insert_with(|| v.clone());
             }
+        }
+    }
+}
+
+/// A stream's prompt tokens for a record that needs the gateway's own count: already
+/// counted (by admission), or the request, counted only if the stream ends without usage.
+#[derive(Debug)]
+pub(crate) enum PromptCount {
+    /// Counted.
+    Counted(u64),
+    /// To count when needed.
+    Later(Arc<sluice_types::ChatRequest>),
+}
+
+impl PromptCount {
+    fn count(self) -> u64 {
+        match self {
+            PromptCount::Counted(n) => n,
+            PromptCount::Later(req) => sluice_tokens::prompt_tokens(&req),
         }
     }
 }
@@ -510,7 +529,7 @@ impl Entry {
             // A stream cut before the provider's usage: count what was sent and delivered.
             if let Some(prompt) = facts.prompt_estimate {
                 tokens = Some(Tokens {
-                    prompt: Some(prompt),
+                    prompt: Some(prompt.count()),
                     completion: Some(sluice_tokens::completion_tokens(&facts.delivered)),
                     ..Tokens::default()
                 });

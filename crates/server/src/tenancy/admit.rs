@@ -57,7 +57,9 @@ pub(crate) async fn admit(
     if a.rates.is_empty() && a.budgets.is_empty() && a.parallel.is_empty() {
         return Ok(None);
     }
-    let prompt = (d.prompt)();
+    // Only token limits and budgets need the prompt counted.
+    let counts = !a.budgets.is_empty() || a.rates.iter().any(|r| r.tpm.is_some());
+    let prompt = if counts { (d.prompt)() } else { 0 };
     let tokens = prompt.saturating_add(d.output);
     for r in &mut a.rates {
         r.tokens = tokens;

@@ -191,6 +191,9 @@ impl Tenancy {
         let rows = store.tenants().await?;
         let now = sluice_store::unix_ms();
         let mut snap = Snapshot::build(rows, HashMap::new());
+        if snap.counts_tokens() {
+            warm_tokenizer();
+        }
         snap.seeds = seeds(store, &snap, now).await?;
         self.snapshot.store(Arc::new(snap));
         if let Ok(mut f) = self.fingerprint.lock() {
@@ -332,6 +335,15 @@ async fn seeds(
         }
     }
     Ok(out)
+}
+
+/// Loads the tokenizer's vocabulary (tens of MB, a moment to build) on a thread of its own,
+/// once, when token limits or budgets will need it; a gateway without them never loads it.
+pub(crate) fn warm_tokenizer() {
+    static WARMED: std::sync::Once = std::sync::Once::new();
+    WARMED.call_once(|| {
+        std::thread::spawn(|| sluice_tokens::count(""));
+    });
 }
 
 /// The key of a budget seed: the scope and the period it counts in.

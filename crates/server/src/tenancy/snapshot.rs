@@ -84,6 +84,14 @@ impl Snapshot {
         snap
     }
 
+    /// Whether some tenant has a tokens-per-minute limit or a budget (both need prompts
+    /// counted).
+    pub fn counts_tokens(&self) -> bool {
+        self.by_id
+            .values()
+            .any(|t| t.doc.tpm.is_some() || t.doc.budget.is_some())
+    }
+
     /// The key whose secret is `secret`.
     pub fn key(&self, secret: &str) -> Option<&Arc<Tenant>> {
         self.by_hash.get(&hash_secret(secret))
