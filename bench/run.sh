@@ -193,7 +193,7 @@ run_oha() {
     shift 3
     log "oha $name ($DURATION $*)"
     taskset -c "$LOAD_CORE" "$OHA" --no-tui "${OHA_JSON[@]}" "${OHA_THREADS[@]}" \
-        -z "$DURATION" -w -m POST -T application/json -H 'authorization: Bearer sk-bench' \
+        -z "$DURATION" -w -m POST -T application/json -H "authorization: Bearer ${KEY:-sk-bench}" \
         -D "$body" "$@" "$url" >"$WORK/results/$name.json"
 }
 
@@ -228,6 +228,37 @@ taskset -c "$LOAD_CORE" python3 "$BENCH/bench.py" overhead "$SLUICE_URL" "$WORK/
 
 kill -0 "$SLUICE_PID" 2>/dev/null || die "sluice died during the benchmark"
 PEAK_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$SLUICE_PID/status")
+
+# Tenancy: a virtual key whose RPM, TPM and budget are checked (and settled) on every
+# request, against the in-memory limiter, then against Redis in a second gateway.
+create_key() {
+    curl -fsS -H 'content-type: application/json' \
+        --data '{"name":"bench","rpm":1000000000,"tpm":1000000000000,"budget":{"amount":"1000000","period":"monthly"}}' \
+        "$1/admin/v1/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
+}
+KEY=$(create_key "http://127.0.0.1:$SLUICE_PORT")
+run_oha sluice-keyed-q2000 "$SLUICE_URL" "$WORK/sluice.json" -q 2000 -c "$RATE_CONNS" --latency-correction
+BENCH_KEY=$KEY taskset -c "$LOAD_CORE" python3 "$BENCH/bench.py" overhead "$SLUICE_URL" "$WORK/sluice.json" "$OVERHEAD_N" "$WORK/results/overhead-keyed-memory.json"
+unset KEY
+if python3 -c 'import socket; s=socket.create_connection(("127.0.0.1",6379),1); s.sendall(b"PING\r\n"); assert s.recv(7)==b"+PONG\r\n"' 2>/dev/null; then
+    kill "$SLUICE_PID"; wait "$SLUICE_PID" 2>/dev/null || true; SLUICE_PID=""
+    sed -e "s|^store: .*|store: sqlite://$WORK/redis.db\nredis: redis://127.0.0.1:6379|" \
+        -e "s|journal: \"$WORK/journal\"|journal: \"$WORK/journal-redis\"|" "$WORK/sluice.yaml" >"$WORK/sluice-redis.yaml"
+    log "starting sluice with Redis limits on core $SLUICE_CORE"
+    SLUICE_LOG=warn taskset -c "$SLUICE_CORE" "$SLUICE_BIN" serve \
+        --config "$WORK/sluice-redis.yaml" --listen "127.0.0.1:$SLUICE_PORT" >"$WORK/sluice-redis.log" 2>&1 &
+    SLUICE_PID=$!
+    for _ in $(seq 200); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$SLUICE_PORT/health/ready" 2>/dev/null && break
+        sleep 0.05
+    done
+    KEY=$(create_key "http://127.0.0.1:$SLUICE_PORT")
+    run_oha sluice-keyed-redis-q2000 "$SLUICE_URL" "$WORK/sluice.json" -q 2000 -c "$RATE_CONNS" --latency-correction
+    BENCH_KEY=$KEY taskset -c "$LOAD_CORE" python3 "$BENCH/bench.py" overhead "$SLUICE_URL" "$WORK/sluice.json" "$OVERHEAD_N" "$WORK/results/overhead-keyed-redis.json"
+    unset KEY
+else
+    log "no Redis at 127.0.0.1:6379: skipping the Redis limits run"
+fi
 printf '{"idle_kb": %d, "peak_kb": %d}\n' "$IDLE_KB" "$PEAK_KB" >"$WORK/results/rss.json"
 
 # ------------------------------------------------------------------ report
