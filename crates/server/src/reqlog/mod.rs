@@ -564,12 +564,17 @@ impl Entry {
             } else {
                 cost.map(|c| c.0)
             };
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                let tenancy = gw.tenancy.clone();
-                rt.spawn(async move {
-                    let settled = permit.settle(used, spent).await;
-                    tenancy.settled(&settled).await;
-                });
+            let tenancy = gw.tenancy.clone();
+            let mut settle = Box::pin(async move {
+                let settled = permit.settle(used, spent).await;
+                tenancy.settled(&settled).await;
+            });
+            // In memory the settlement completes at once: do it here rather than wake
+            // another worker for it. Redis (or an alert to raise) goes to a task.
+            if futures_util::FutureExt::now_or_never(&mut settle).is_none() {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(settle);
+                }
             }
         }
         metrics.finish(r);

@@ -88,7 +88,7 @@ fn add_tenant(
     let doc = &t.doc;
     if doc.rpm.is_some() || doc.tpm.is_some() {
         a.rates.push(RateCheck {
-            scope: t.scope(),
+            scope: t.scope().to_owned(),
             level,
             rpm: doc.rpm,
             tpm: doc.tpm,
@@ -96,7 +96,7 @@ fn add_tenant(
         });
     }
     if let Some(b) = &doc.budget {
-        let scope = t.scope();
+        let scope = t.scope().to_owned();
         a.budgets.push(BudgetCheck {
             seed_nano: seeds
                 .get(&seed_key(&scope, b.period, now))
@@ -111,7 +111,7 @@ fn add_tenant(
     }
     if let Some(max) = doc.max_parallel {
         a.parallel.push(ParallelCheck {
-            scope: t.scope(),
+            scope: t.scope().to_owned(),
             level,
             max,
         });

@@ -20,12 +20,14 @@ pub(crate) struct Tenant {
     pub expires_at: Option<i64>,
     /// Whether the key was revoked.
     pub revoked: bool,
+    /// The scope its limits and budget count under: `key:key_…`, `team:…`, `user:…`.
+    scope: String,
 }
 
 impl Tenant {
     /// The scope its limits and budget count under: `key:key_…`, `team:…`, `user:…`.
-    pub fn scope(&self) -> String {
-        scope(self.kind, &self.doc.id)
+    pub fn scope(&self) -> &str {
+        &self.scope
     }
 
     /// Whether the allowlist admits `model` (an empty list admits every model).
@@ -73,6 +75,7 @@ impl Snapshot {
                 kind,
                 expires_at: doc.expires_at.as_deref().and_then(parse_time),
                 revoked: doc.revoked_at.is_some(),
+                scope: scope(kind, &doc.id),
                 doc,
             });
             if let Some(hash) = row.key_hash {
@@ -117,10 +120,12 @@ impl Snapshot {
 
 /// The stored form of a key's secret: lowercase hex SHA-256.
 pub(crate) fn hash_secret(secret: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(secret.as_bytes());
     let mut out = String::with_capacity(64);
     for b in digest {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
 }
