@@ -141,6 +141,9 @@ models:
     targets: [ { provider: mock, model: gpt-4o-mini } ]
   - name: translated
     targets: [ { provider: claude, model: claude-sonnet-4-5 } ]
+  - name: cached
+    targets: [ { provider: mock, model: gpt-4o-mini } ]
+    cache: { ttl: 1h }
   - name: resilient
     strategy: round-robin
     targets: [ { provider: flaky, model: gpt-4o-mini }, { provider: mock, model: gpt-4o-mini } ]
@@ -218,6 +221,18 @@ python3 "$BENCH/bench.py" body resilient false "$WORK/resilient.json"
 run_oha direct-failover "$DIRECT_URL" "$WORK/direct.json" -q "$FAILOVER_RATE" -c "$RATE_CONNS" --latency-correction
 run_oha sluice-failover "$SLUICE_URL" "$WORK/resilient.json" -q "$FAILOVER_RATE" -c "$RATE_CONNS" --latency-correction
 
+# Exact cache hits: one call stores the answer, then every request at 2,000 req/s is a hit.
+python3 "$BENCH/bench.py" body cached false "$WORK/cached.json"
+warm_cache() {
+    for _ in 1 2 3 4 5; do
+        curl -sS -o /dev/null -H 'content-type: application/json' -H 'authorization: Bearer sk-bench' \
+            --data-binary "@$WORK/cached.json" "$SLUICE_URL"
+        sleep 0.2
+    done
+}
+warm_cache
+run_oha sluice-cached-q2000 "$SLUICE_URL" "$WORK/cached.json" -q 2000 -c "$RATE_CONNS" --latency-correction
+
 # oha reports whole-response latency only, so time to first byte is measured separately.
 log "time to first byte: $TTFB_N sequential streaming requests each way"
 taskset -c "$LOAD_CORE" python3 "$BENCH/bench.py" ttfb "$DIRECT_URL" "$WORK/direct-stream.json" "$TTFB_N" "$WORK/results/ttfb-direct.json"
@@ -252,6 +267,8 @@ if python3 -c 'import socket; s=socket.create_connection(("127.0.0.1",6379),1); 
         curl -fsS -o /dev/null "http://127.0.0.1:$SLUICE_PORT/health/ready" 2>/dev/null && break
         sleep 0.05
     done
+    warm_cache
+    run_oha sluice-cached-redis-q2000 "$SLUICE_URL" "$WORK/cached.json" -q 2000 -c "$RATE_CONNS" --latency-correction
     KEY=$(create_key "http://127.0.0.1:$SLUICE_PORT")
     run_oha sluice-keyed-redis-q2000 "$SLUICE_URL" "$WORK/sluice.json" -q 2000 -c "$RATE_CONNS" --latency-correction
     BENCH_KEY=$KEY taskset -c "$LOAD_CORE" python3 "$BENCH/bench.py" overhead "$SLUICE_URL" "$WORK/sluice.json" "$OVERHEAD_N" "$WORK/results/overhead-keyed-redis.json"
