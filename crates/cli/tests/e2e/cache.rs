@@ -393,35 +393,9 @@ async fn an_anthropic_messages_repeat_is_a_hit() {
     assert_eq!(mock.request_count(), 1);
 }
 
-/// Whether the Redis at 127.0.0.1:6379 answers; in CI a missing Redis is a failure.
-fn redis_available(test: &str) -> bool {
-    use std::io::{Read, Write};
-    let ping = || -> std::io::Result<bool> {
-        let addr = "127.0.0.1:6379".parse().unwrap();
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-        s.set_read_timeout(Some(Duration::from_secs(1)))?;
-        s.write_all(b"PING\r\n")?;
-        let mut buf = [0u8; 7];
-        s.read_exact(&mut buf)?;
-        Ok(&buf == b"+PONG\r\n")
-    };
-    match ping() {
-        Ok(true) => true,
-        outcome if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true and no Redis answers at 127.0.0.1:6379: {outcome:?}")
-        }
-        outcome => {
-            eprintln!(
-                "skipping {test}: no Redis at 127.0.0.1:6379 ({outcome:?}); CI=true makes this a failure"
-            );
-            false
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_gateways_share_one_redis() {
-    if !redis_available("two_gateways_share_one_redis") {
+    if !crate::harness::redis_available("two_gateways_share_one_redis") {
         return;
     }
     let mock = MockUpstream::start().await;

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use sluice_testkit::{Behavior, MockUpstream};
 
 use super::CHAT;
-use super::prom::Scrape;
 use crate::harness::{Sluice, create_key, mock_config, post_as, post_json, send};
+use crate::prom::Scrape;
 
 /// `mock/gpt-4o-mini` costs $1 per million input tokens and $2 per million output tokens;
 /// model `cached` caches its answers.

@@ -12,7 +12,6 @@ mod load;
 mod metrics;
 mod outage;
 mod pg;
-mod prom;
 
 use std::collections::HashMap;
 use std::path::Path;
