@@ -34,11 +34,7 @@ pub fn count(text: &str) -> u64 {
         return encode(text);
     }
     let digest = blake3::hash(text.as_bytes());
-    let key = u128::from_le_bytes(
-        digest.as_bytes()[..16]
-            .try_into()
-            .unwrap_or([0; 16]),
-    );
+    let key = u128::from_le_bytes(digest.as_bytes()[..16].try_into().unwrap_or([0; 16]));
     let shard = &MEMO[usize::try_from(key % SHARDS as u128).unwrap_or(0)];
     if let Some(n) = shard.lock().ok().and_then(|m| m.get(&key).copied()) {
         return n;
