@@ -261,12 +261,16 @@ async fn respond(
         (resp, out.target, out.attempts)
     } else {
         let mut out = gw.router.run(group, &Complete(req), &call).await?;
-        cx.log.update(|f| f.usage.clone_from(&out.value.usage));
-        guarded.check_answer(&cx.log, &out.value)?;
+        // Priced before the output check: a blocked answer was still paid for.
         let cost = out.value.usage.as_ref().and_then(|u| {
             gw.pricing
                 .cost(&out.target.provider, &out.target.model, &u.into())
         });
+        cx.log.update(|f| {
+            f.usage.clone_from(&out.value.usage);
+            f.cost = Some(cost);
+        });
+        guarded.check_answer(&cx.log, &out.value)?;
         crate::cache::store(cached.as_ref(), &out.value, &out.target);
         guarded.restore(&mut out.value);
         let json = format

@@ -1,9 +1,10 @@
 //! The flags of create and update, and the request body they make: [`Limits`] for every
 //! kind, and one small struct per kind for the flags that are its own ([`OwnFields`]).
 
+use clap::Args;
 use clap::builder::PossibleValuesParser;
-use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
+use sluice_limits::Period;
 
 use super::Kind;
 
@@ -102,28 +103,10 @@ impl OwnFields for OrgFields {
     fn write(&self, _body: &mut Map<String, Value>) {}
 }
 
-/// A budget's period.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Period {
-    /// Resets at 00:00 UTC.
-    Daily,
-    /// Resets on Mondays, 00:00 UTC.
-    Weekly,
-    /// Resets on the 1st, 00:00 UTC.
-    Monthly,
-    /// Never resets.
-    Total,
-}
-
-impl Period {
-    fn name(self) -> &'static str {
-        match self {
-            Period::Daily => "daily",
-            Period::Weekly => "weekly",
-            Period::Monthly => "monthly",
-            Period::Total => "total",
-        }
-    }
+/// A `--period` value: the limiter's own periods, by the names the admin API takes.
+fn parse_period(text: &str) -> Result<Period, String> {
+    Period::parse(text)
+        .ok_or_else(|| format!("unknown period {text:?}; expected daily, weekly, monthly or total"))
 }
 
 /// The limit flags every kind takes.
@@ -147,8 +130,8 @@ pub struct Limits {
     /// Budget in USD per period, e.g. 50.00.
     #[arg(long, value_name = "USD")]
     budget: Option<String>,
-    /// The budget's period (default on create: monthly).
-    #[arg(long, value_enum)]
+    /// The budget's period: daily, weekly, monthly or total (default on create: monthly).
+    #[arg(long, value_parser = parse_period)]
     period: Option<Period>,
     /// The share of the budget at which the alert fires, in (0, 1] (default 0.8).
     #[arg(long, value_name = "SHARE")]
@@ -190,7 +173,11 @@ impl Limits {
             (None, true) => Some(Period::Monthly),
             (None, false) => None,
         };
-        put(&mut budget, "period", &period.map(|p| p.name().to_owned()));
+        put(
+            &mut budget,
+            "period",
+            &period.map(|p| p.as_str().to_owned()),
+        );
         if let Some(share) = self.alert_at {
             budget.insert("alert_at".into(), Value::from(share));
         }

@@ -3,43 +3,18 @@
 
 use std::process::ExitCode;
 
-use clap::ValueEnum;
 use serde_json::Value;
 
 use super::view::{grouped, nanos_of, table, usd};
+use sluice_store::SpendDim;
+
 use crate::admin::{AdminArgs, AdminClient, encode, run_command};
 
-/// What spend is grouped by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum GroupBy {
-    /// Virtual key id.
-    Key,
-    /// Team id.
-    Team,
-    /// Org id.
-    Org,
-    /// End user.
-    User,
-    /// Model group.
-    Model,
-    /// Provider.
-    Provider,
-    /// Tag, as key=value.
-    Tag,
-}
-
-impl GroupBy {
-    fn name(self) -> &'static str {
-        match self {
-            GroupBy::Key => "key",
-            GroupBy::Team => "team",
-            GroupBy::Org => "org",
-            GroupBy::User => "user",
-            GroupBy::Model => "model",
-            GroupBy::Provider => "provider",
-            GroupBy::Tag => "tag",
-        }
-    }
+/// A `--by` value: a dimension of the spend ledger.
+fn parse_dim(text: &str) -> Result<SpendDim, String> {
+    SpendDim::parse(text).ok_or_else(|| {
+        format!("unknown dimension {text:?}; expected key, team, org, user, model, provider or tag")
+    })
 }
 
 /// Options of `sluice spend`.
@@ -47,9 +22,9 @@ impl GroupBy {
 pub struct SpendArgs {
     #[command(flatten)]
     admin: AdminArgs,
-    /// What to group by.
-    #[arg(long, value_enum, default_value_t = GroupBy::Model)]
-    by: GroupBy,
+    /// What to group by: key, team, org, user, model, provider or tag.
+    #[arg(long, value_parser = parse_dim, default_value = "model")]
+    by: SpendDim,
     /// Start: unix ms, RFC 3339, or an age such as 30m, 24h, 7d or 2w (default: 30 days ago).
     #[arg(long, value_name = "TIME")]
     from: Option<String>,

@@ -87,6 +87,9 @@ pub(crate) struct LogFacts {
     pub tenant_tags: serde_json::Map<String, serde_json::Value>,
     /// What the limits reserved for this request, settled when the record is finished.
     pub permit: Option<sluice_limits::Permit>,
+    /// The cost already worked out for a JSON answer (for `x-sluice-cost-usd`), so it is
+    /// neither priced nor counted as unknown twice; `Some(None)`: its price is unknown.
+    pub cost: Option<Option<sluice_pricing::Usd>>,
     /// The gateway's own count of the prompt, for when a stream ends without usage.
     pub prompt_estimate: Option<PromptCount>,
     /// The text a stream delivered (content, reasoning, tool arguments), for the same case.
@@ -543,8 +546,11 @@ impl Entry {
             r.cache_write_tokens = t.cache_write;
             r.reasoning_tokens = t.reasoning;
         }
-        let cost = match (tokens, &r.provider, &r.upstream_model) {
-            (Some(t), Some(provider), Some(model)) => gw.pricing.cost(provider, model, &t.priced()),
+        let cost = match (facts.cost, tokens, &r.provider, &r.upstream_model) {
+            (Some(priced), ..) => priced,
+            (None, Some(t), Some(provider), Some(model)) => {
+                gw.pricing.cost(provider, model, &t.priced())
+            }
             _ => None,
         };
         if cache_hit {
