@@ -43,7 +43,7 @@ fn ask(content: &str) -> Value {
 }
 
 /// POSTs a chat request with extra headers.
-async fn chat(gw: &Sluice, body: &Value, headers: &[(&str, &str)]) -> Resp {
+pub(crate) async fn chat(gw: &Sluice, body: &Value, headers: &[(&str, &str)]) -> Resp {
     let mut h = vec![("content-type", "application/json")];
     h.extend_from_slice(headers);
     let r = send(Method::POST, &gw.url(CHAT), &h, body.to_string()).await;
@@ -52,7 +52,7 @@ async fn chat(gw: &Sluice, body: &Value, headers: &[(&str, &str)]) -> Resp {
 }
 
 /// The `x-sluice-cache` outcome of a response.
-fn outcome(r: &Resp) -> &str {
+pub(crate) fn outcome(r: &Resp) -> &str {
     r.header("x-sluice-cache").unwrap_or("(none)")
 }
 

@@ -414,22 +414,10 @@ fn cli_logs(gw: &Sluice, args: &[&str]) -> String {
     stdout
 }
 
-/// The request ids of every record in the journal directory.
+/// The request ids of this file's records (`log-…`) in the journal directory.
 fn journal_ids(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("journal-"))
-        .flat_map(|e| {
-            std::fs::read_to_string(e.path())
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter_map(|v| v["id"].as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
-        })
+    crate::harness::journal_ids(dir)
+        .into_iter()
         .filter(|id| id.starts_with("log-"))
         .collect()
 }

@@ -11,9 +11,8 @@ use http::Method;
 use serde_json::{Value, json};
 use sluice_testkit::{Behavior, MockUpstream};
 
+use crate::cache::{chat, outcome};
 use crate::harness::{Resp, Sluice, get, redis_available, send, sse_data};
-
-const CHAT: &str = "/v1/chat/completions";
 
 /// A gateway whose model `fast` (chat on `chat`) has a semantic cache embedding with the
 /// model `embed` (on `embedder`); `semantic` adds settings, `top` top-level config.
@@ -55,18 +54,6 @@ fn ask_in(model: &str, earlier: &[Value], text: &str) -> Value {
 
 fn ask(text: &str) -> Value {
     ask_in("fast", &[], text)
-}
-
-async fn chat(gw: &Sluice, body: &Value, headers: &[(&str, &str)]) -> Resp {
-    let mut h = vec![("content-type", "application/json")];
-    h.extend_from_slice(headers);
-    let r = send(Method::POST, &gw.url(CHAT), &h, body.to_string()).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r
-}
-
-fn outcome(r: &Resp) -> &str {
-    r.header("x-sluice-cache").unwrap_or("(none)")
 }
 
 fn answer(r: &Resp) -> String {

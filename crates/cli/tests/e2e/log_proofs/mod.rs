@@ -29,7 +29,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sluice_testkit::MockUpstream;
 
-use crate::harness::{Sluice, get, mock_config};
+use crate::harness::{Sluice, get, journal_ids, mock_config};
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -243,25 +243,6 @@ fn check_records(records: &[Value], calls: &[(Call, Seen)]) {
             ),
         }
     }
-}
-
-/// The request ids of the records waiting in the journal directory `dir`.
-fn journal_ids(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("journal-"))
-        .flat_map(|e| {
-            std::fs::read_to_string(e.path())
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter_map(|v| v["id"].as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 /// Waits (up to `limit`) until the journal directory holds no record.
