@@ -150,6 +150,17 @@ impl Guard {
         self.by_name.get(name).map(|&i| &self.checks[i].check)
     }
 
+    /// The output-stage checks among `names` (deduplicated), after sampling, in run order:
+    /// what a server needs to know before an answer arrives, such as which judges and
+    /// webhooks will read it.
+    pub fn select_output(&self, names: &[&str]) -> Result<Vec<&Check>, GuardError> {
+        Ok(self
+            .select(names, true)?
+            .into_iter()
+            .map(|i| &self.checks[i].check)
+            .collect())
+    }
+
     /// The checks among `names` (deduplicated) for one stage, after sampling, in run order.
     pub(crate) fn select(&self, names: &[&str], output: bool) -> Result<Vec<usize>, GuardError> {
         let mut picked = Vec::with_capacity(names.len());
@@ -278,7 +289,7 @@ impl Guard {
                 score: None,
             };
             let reason = match (&check.kind, scanner) {
-                (CheckKind::JsonSchema, _) => {
+                (CheckKind::JsonSchema { .. }, _) => {
                     let expectation = Expectation::of(response_format);
                     let mut reason = None;
                     for choice in &resp.choices {

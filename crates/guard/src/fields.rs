@@ -16,7 +16,7 @@ pub(crate) enum Form {
     Json,
 }
 
-fn message_texts<'m>(m: &'m Message, f: &mut impl FnMut(&'m str, Form)) {
+pub(crate) fn message_texts<'m>(m: &'m Message, f: &mut impl FnMut(&'m str, Form)) {
     match &m.content {
         Some(Content::Text(t)) => f(t, Form::Text),
         Some(Content::Parts(parts)) => parts

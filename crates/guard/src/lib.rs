@@ -14,8 +14,9 @@
 //! ([`Restorer`], which holds back at most the longest placeholder's length minus one
 //! byte). On output, [`Guard::check_output`] checks a complete answer and an
 //! [`OutputStream`] checks a streamed one over a sliding window. Nothing here does I/O:
-//! the LLM judge and the webhook are types ([`JudgeSpec`], [`WebhookSpec`]) that the
-//! server acts on.
+//! the LLM judge and the webhook are specs ([`JudgeSpec`], [`WebhookSpec`]) that the
+//! server acts on, with their pure parts here: the judge's transcript and [`Verdict`], and
+//! the [`WebhookAnswer`].
 //!
 //! # How the server calls it
 //!
@@ -48,6 +49,7 @@ mod decode;
 mod engine;
 mod fields;
 pub mod injection;
+pub mod judge;
 mod limits;
 mod mask;
 pub mod pii;
@@ -57,17 +59,20 @@ mod restore;
 pub mod schema;
 mod stream;
 mod vault;
+mod webhook;
 
 pub use engine::{Block, Guard, InputOutcome, Outcome, OutputOutcome, PendingMask};
 pub use injection::{DEFAULT_THRESHOLD, Feature, InjectionDetector, Score};
+pub use judge::Verdict;
 pub use limits::{Exceeded, LimitSpec};
 pub use mask::{Masked, Masker};
 pub use pii::{CustomPattern, Entity, Finding, PiiSpec, Scanner};
-pub use policy::{Action, Check, CheckKind, JudgeSpec, OnError, Stage, WebhookSpec};
+pub use policy::{Action, Check, CheckKind, JudgeEndpoint, JudgeSpec, OnError, Stage, WebhookSpec};
 pub use restore::Restorer;
 pub use schema::{Schema, SchemaError, Violation};
 pub use stream::{OutputStream, STREAM_WINDOW};
 pub use vault::Vault;
+pub use webhook::WebhookAnswer;
 
 /// Why a guard could not be built or a check could not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

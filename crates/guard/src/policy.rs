@@ -66,12 +66,28 @@ pub enum OnError {
     Block,
 }
 
+/// How a judge is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JudgeEndpoint {
+    /// A chat completion over the conversation's [`crate::judge::transcript`]; the answer is
+    /// a Llama Guard verdict or a JSON one ([`crate::Verdict::parse`]).
+    Chat,
+    /// An OpenAI-style `POST /moderations` over the conversation's texts
+    /// ([`crate::Verdict::from_moderation`]).
+    Moderations,
+}
+
 /// An LLM judge: a model configured in Sluice that reads the conversation and answers a
 /// verdict with categories (Llama Guard, OpenAI moderation, …). The server calls it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JudgeSpec {
     /// The Sluice model name to ask.
     pub model: String,
+    /// How the model is asked.
+    pub endpoint: JudgeEndpoint,
+    /// A system message put before the transcript (for general models that need to be told
+    /// how to answer); `None` sends the transcript alone, as Llama Guard expects.
+    pub instructions: Option<String>,
     /// How long to wait for its verdict.
     pub timeout: Duration,
     /// What a failure means.
@@ -86,6 +102,8 @@ pub struct JudgeSpec {
 pub struct WebhookSpec {
     /// Where to POST.
     pub url: String,
+    /// Headers sent with every call (an `authorization` header, say).
+    pub headers: Vec<(String, String)>,
     /// How long to wait for the answer.
     pub timeout: Duration,
     /// What a failure means.
@@ -111,7 +129,11 @@ pub enum CheckKind {
     /// Request size limits (input only).
     Limits(LimitSpec),
     /// The answer must match the request's `response_format` schema (output only).
-    JsonSchema,
+    JsonSchema {
+        /// How many times a complete answer that fails is asked for again before the
+        /// action applies.
+        retries: u32,
+    },
     /// An LLM judge, run by the server.
     Judge(JudgeSpec),
     /// A policy webhook, run by the server.
@@ -125,7 +147,7 @@ impl CheckKind {
             CheckKind::Pii { .. } => "pii",
             CheckKind::Injection { .. } => "injection",
             CheckKind::Limits(_) => "limits",
-            CheckKind::JsonSchema => "json_schema",
+            CheckKind::JsonSchema { .. } => "json_schema",
             CheckKind::Judge(_) => "judge",
             CheckKind::Webhook(_) => "webhook",
         }
@@ -169,7 +191,7 @@ impl Check {
     pub(crate) fn rank(&self) -> u8 {
         match (&self.kind, self.action) {
             (CheckKind::Limits(_), _) => 0,
-            (CheckKind::JsonSchema, _) => 1,
+            (CheckKind::JsonSchema { .. }, _) => 1,
             (CheckKind::Injection { .. }, _) => 2,
             (CheckKind::Pii { .. }, Action::Mask) => 4,
             (CheckKind::Pii { .. }, _) => 3,
@@ -212,8 +234,23 @@ impl Check {
             {
                 Some("limits needs max_prompt_tokens or max_messages".into())
             }
-            (CheckKind::JsonSchema, _, Stage::Input | Stage::Both) => {
+            (CheckKind::JsonSchema { .. }, _, Stage::Input | Stage::Both) => {
                 Some("json_schema applies to output only".into())
+            }
+            (CheckKind::Judge(j), ..) if j.timeout.is_zero() => {
+                Some("timeout must be more than 0".into())
+            }
+            (CheckKind::Judge(j), ..) if j.model.is_empty() => Some("a judge needs a model".into()),
+            (CheckKind::Judge(j), _, Stage::Output | Stage::Both) if j.parallel => {
+                Some("parallel applies to input only (an output judge reads the answer)".into())
+            }
+            (CheckKind::Webhook(w), ..) if w.timeout.is_zero() => {
+                Some("timeout must be more than 0".into())
+            }
+            (CheckKind::Webhook(w), ..)
+                if !(w.url.starts_with("http://") || w.url.starts_with("https://")) =>
+            {
+                Some(format!("url must be an http or https URL, not {:?}", w.url))
             }
             _ => None,
         }

@@ -77,7 +77,9 @@ impl Guard {
                 score: None,
             };
             match check.kind {
-                CheckKind::JsonSchema => schema = Some((at, Expectation::of(response_format))),
+                CheckKind::JsonSchema { .. } => {
+                    schema = Some((at, Expectation::of(response_format)))
+                }
                 CheckKind::Pii { .. } | CheckKind::Injection { .. } => running.push(Running {
                     at,
                     outcome,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use sluice_guard::{
-    Action, Check, CheckKind, Entity, Guard, GuardError, JudgeSpec, LimitSpec, OnError, PiiSpec,
-    Stage, WebhookSpec,
+    Action, Check, CheckKind, Entity, Guard, GuardError, JudgeEndpoint, JudgeSpec, LimitSpec,
+    OnError, PiiSpec, Stage, WebhookSpec,
 };
 use sluice_types::{ChatRequest, ChatResponse};
 
@@ -58,7 +58,7 @@ fn guard() -> Guard {
         ),
         Check::new(
             "schema",
-            CheckKind::JsonSchema,
+            CheckKind::JsonSchema { retries: 0 },
             Stage::Output,
             Action::Block,
         ),
@@ -66,6 +66,8 @@ fn guard() -> Guard {
             "judge",
             CheckKind::Judge(JudgeSpec {
                 model: "guard-model".into(),
+                endpoint: JudgeEndpoint::Chat,
+                instructions: None,
                 timeout: Duration::from_secs(2),
                 on_error: OnError::Allow,
                 parallel: false,
@@ -77,6 +79,7 @@ fn guard() -> Guard {
             "policy",
             CheckKind::Webhook(WebhookSpec {
                 url: "https://policy.example/check".into(),
+                headers: Vec::new(),
                 timeout: Duration::from_secs(1),
                 on_error: OnError::Block,
             }),
@@ -264,7 +267,12 @@ fn invalid_policies_are_refused() {
             "restore needs action mask",
         ),
         (
-            Check::new("a", CheckKind::JsonSchema, Stage::Input, Action::Block),
+            Check::new(
+                "a",
+                CheckKind::JsonSchema { retries: 0 },
+                Stage::Input,
+                Action::Block,
+            ),
             "json_schema applies to output only",
         ),
         (
@@ -303,8 +311,18 @@ fn invalid_policies_are_refused() {
         );
     }
     let twice = vec![
-        Check::new("x", CheckKind::JsonSchema, Stage::Output, Action::Flag),
-        Check::new("x", CheckKind::JsonSchema, Stage::Output, Action::Flag),
+        Check::new(
+            "x",
+            CheckKind::JsonSchema { retries: 0 },
+            Stage::Output,
+            Action::Flag,
+        ),
+        Check::new(
+            "x",
+            CheckKind::JsonSchema { retries: 0 },
+            Stage::Output,
+            Action::Flag,
+        ),
     ];
     assert_eq!(
         Guard::new(twice).unwrap_err(),

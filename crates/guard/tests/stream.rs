@@ -38,7 +38,7 @@ fn guard() -> Arc<Guard> {
             ),
             Check::new(
                 "schema",
-                CheckKind::JsonSchema,
+                CheckKind::JsonSchema { retries: 0 },
                 Stage::Output,
                 Action::Block,
             ),

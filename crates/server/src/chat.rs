@@ -26,7 +26,7 @@ use crate::{ApiError, Gateway, Principal, RequestCx, facts, sse};
 const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 
 /// One non-streaming chat call.
-struct Complete<'r>(&'r ChatRequest);
+pub(crate) struct Complete<'r>(pub(crate) &'r ChatRequest);
 
 impl Attempt for Complete<'_> {
     type Output = ChatResponse;
@@ -196,7 +196,7 @@ async fn respond(
     let group = route.group;
     cx.log
         .update(|f| f.resolved_model = Some(group.name.clone()));
-    let guarded = crate::guardrails::input(gw, &cx.log, principal, &group.name, req)?;
+    let guarded = crate::guardrails::input(gw, cx, principal, &group.name, req).await?;
     let req = guarded.request(req);
     let prompt = std::sync::OnceLock::new();
     let count = || *prompt.get_or_init(|| sluice_tokens::prompt_tokens(req));
@@ -224,6 +224,7 @@ async fn respond(
     });
     let mut cached = crate::cache::plan(gw, cx, headers, principal, req, &model, &group.name)?;
     if let Some(mut hit) = crate::cache::lookup(cached.as_mut(), &cx.log).await {
+        guarded.settle_judges().await?;
         guarded.restore_cached(&mut hit.entry);
         cx.log
             .update(|f| f.usage.clone_from(&hit.entry.response.usage));
@@ -260,17 +261,7 @@ async fn respond(
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         (resp, out.target, out.attempts)
     } else {
-        let mut out = gw.router.run(group, &Complete(req), &call).await?;
-        // Priced before the output check: a blocked answer was still paid for.
-        let cost = out.value.usage.as_ref().and_then(|u| {
-            gw.pricing
-                .cost(&out.target.provider, &out.target.model, &u.into())
-        });
-        cx.log.update(|f| {
-            f.usage.clone_from(&out.value.usage);
-            f.cost = Some(cost);
-        });
-        guarded.check_answer(&cx.log, &out.value)?;
+        let (mut out, cost) = complete(gw, cx, &group, req, &call, &guarded).await?;
         crate::cache::store(cached.as_ref(), &out.value, &out.target);
         guarded.restore(&mut out.value);
         let json = format
@@ -298,6 +289,57 @@ async fn respond(
     stamp_variant(h, route.variant.as_deref());
     stamp_rule(h, rule.as_deref());
     Ok(resp)
+}
+
+/// The attempt loop of a complete answer, then its output checks; a `json_schema` check
+/// with `retries` asks again for an answer that fails it. Every answer is paid for: the log
+/// records the usage and cost of all of them, and the answer's cost is their sum.
+async fn complete(
+    gw: &Gateway,
+    cx: &RequestCx,
+    group: &Arc<sluice_router::ModelGroup>,
+    req: &ChatRequest,
+    call: &CallCx,
+    guarded: &crate::guardrails::Guarded,
+) -> Result<
+    (
+        sluice_router::Outcome<ChatResponse>,
+        Option<sluice_pricing::Usd>,
+    ),
+    GatewayError,
+> {
+    let mut tries = 0;
+    let mut spent: Option<(sluice_types::Usage, Option<sluice_pricing::Usd>)> = None;
+    loop {
+        let mut out = gw.router.run(group.clone(), &Complete(req), call).await?;
+        // Priced before the output check: a refused answer was still paid for.
+        let cost = out.value.usage.as_ref().and_then(|u| {
+            gw.pricing
+                .cost(&out.target.provider, &out.target.model, &u.into())
+        });
+        let (usage, cost) = match (spent.take(), &out.value.usage) {
+            (Some((mut usage, before)), Some(u)) => {
+                usage.absorb(u);
+                let cost = before.zip(cost).map(|(a, b)| a.saturating_add(b));
+                (Some(usage), cost)
+            }
+            (Some((usage, before)), None) => (Some(usage), before),
+            (None, u) => (u.clone(), cost),
+        };
+        cx.log.update(|f| {
+            f.usage.clone_from(&usage);
+            f.cost = Some(cost);
+        });
+        match guarded.check_answer(&cx.log, &mut out.value).await {
+            Ok(()) => return Ok((out, cost)),
+            Err(refused) if tries < refused.retries => {
+                tries += 1;
+                tracing::debug!(try_ = tries, "the answer failed its schema; asking again");
+                spent = usage.map(|u| (u, cost));
+            }
+            Err(refused) => return Err(refused.error),
+        }
+    }
 }
 
 /// Refuses a request without a model name.

@@ -376,6 +376,33 @@ pub struct Usage {
     pub extra: JsonMap,
 }
 
+impl Usage {
+    /// Adds `other`'s counts to these (two calls made for one request).
+    pub fn absorb(&mut self, other: &Usage) {
+        fn sum(a: &mut Option<u64>, b: Option<u64>) {
+            if let Some(b) = b {
+                *a = Some(a.unwrap_or(0) + b);
+            }
+        }
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.total_tokens += other.total_tokens;
+        if let Some(d) = &other.prompt_tokens_details {
+            let mine = self
+                .prompt_tokens_details
+                .get_or_insert_with(Default::default);
+            sum(&mut mine.cached_tokens, d.cached_tokens);
+            sum(&mut mine.cache_creation_tokens, d.cache_creation_tokens);
+        }
+        if let Some(d) = &other.completion_tokens_details {
+            let mine = self
+                .completion_tokens_details
+                .get_or_insert_with(Default::default);
+            sum(&mut mine.reasoning_tokens, d.reasoning_tokens);
+        }
+    }
+}
+
 /// `usage.prompt_tokens_details`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PromptTokensDetails {

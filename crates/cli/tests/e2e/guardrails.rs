@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{Resp, Sluice, admin_call, create_key, post_as, send, sse_data};
 
-const ADMIN: &str = "sk-admin-guard-123456";
+pub(crate) const ADMIN: &str = "sk-admin-guard-123456";
 const CHAT: &str = "/v1/chat/completions";
 const EMAIL: &str = "ann.lee@example.com";
 
@@ -74,7 +74,7 @@ fn streamed(r: &Resp) -> (String, Option<Value>) {
 }
 
 /// The log record of request `id`, once written.
-async fn record(gw: &Sluice, id: &str) -> Value {
+pub(crate) async fn record(gw: &Sluice, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = admin_call(
@@ -426,7 +426,7 @@ impl Splitter {
 }
 
 /// Reads one HTTP/1.1 request with a `content-length` body; answers the body.
-async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
+pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {

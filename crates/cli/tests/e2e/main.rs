@@ -13,6 +13,7 @@ mod cohere;
 mod conformance;
 mod errors;
 mod gemini;
+mod guardrail_checks;
 mod guardrails;
 mod log_proofs;
 mod logs;

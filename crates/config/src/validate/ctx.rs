@@ -282,6 +282,54 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// An `http://` or `https://` URL with a host, without its trailing slashes.
+    pub(crate) fn http_url(&mut self, value: &Value) -> Option<String> {
+        let url = self.string(value)?;
+        let url = url.trim();
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        match host {
+            Some(rest)
+                if !rest.is_empty()
+                    && !rest.starts_with('/')
+                    && !url.contains(char::is_whitespace) =>
+            {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            _ => {
+                self.issue(format!("expected an http:// or https:// URL, got {url:?}"));
+                None
+            }
+        }
+    }
+
+    /// A `headers:` map: header name → value (with `${ENV}` secrets), in file order.
+    pub(crate) fn headers(&mut self, value: &Value) -> Option<Vec<(String, String)>> {
+        let map = self.mapping(value)?;
+        let mut out = Vec::with_capacity(map.len());
+        for (key, value) in map {
+            let Some(name) = self.key_str(key) else {
+                continue;
+            };
+            let header = self.key(name, |ctx| {
+                let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+                if name.is_empty() || !name.chars().all(tchar) {
+                    ctx.issue(format!("invalid header name {name:?}"));
+                    return None;
+                }
+                let value = ctx.secret(value)?;
+                if value.contains(['\r', '\n', '\0']) {
+                    ctx.issue("header values must not contain line breaks");
+                    return None;
+                }
+                Some((name.to_owned(), value))
+            });
+            out.extend(header);
+        }
+        Some(out)
+    }
+
     /// A duration (`250ms`, `30s`, `5m`).
     pub(crate) fn duration(&mut self, value: &Value) -> Option<Duration> {
         let text = self.unit_text(value, units::DURATION_HINT)?;

@@ -6,11 +6,12 @@
 //! the checks that passed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_norway::{Mapping, Value};
 use sluice_guard::{
     Action, Check, CheckKind, CustomPattern, DEFAULT_THRESHOLD, Entity, Guard, GuardError,
-    LimitSpec, PiiSpec, Stage,
+    JudgeEndpoint, JudgeSpec, LimitSpec, OnError, PiiSpec, Stage, WebhookSpec,
 };
 
 use super::ctx::{Ctx, unknown};
@@ -22,20 +23,35 @@ const KINDS: &[(&str, &[&str])] = &[
     ("pii", &["entities", "patterns", "words", "restore"]),
     ("injection", &["threshold"]),
     ("limits", &["max_prompt_tokens", "max_messages"]),
-    ("json_schema", &[]),
-];
-/// Kinds the engine describes but this build's server does not run yet.
-const PENDING: &[(&str, &str)] = &[
-    ("judge", "judge checks are not supported by this build yet"),
+    ("json_schema", &["retries"]),
     (
-        "webhook",
-        "webhook checks are not supported by this build yet",
+        "judge",
+        &[
+            "model",
+            "endpoint",
+            "instructions",
+            "timeout",
+            "on_error",
+            "parallel",
+        ],
     ),
+    ("webhook", &["url", "headers", "timeout", "on_error"]),
 ];
+/// How long a judge's verdict is waited for, unless `timeout` says otherwise.
+const JUDGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a webhook's answer is waited for, unless `timeout` says otherwise.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most `retries` a `json_schema` check may ask for.
+const MAX_SCHEMA_RETRIES: u32 = 5;
 const PATTERN_FIELDS: &[&str] = &["name", "regex"];
 
-/// Reads `guardrails:`; `None` when it names no check.
-pub(super) fn guardrails(ctx: &mut Ctx<'_>, value: &Value) -> Option<Arc<Guard>> {
+/// Reads `guardrails:`; `None` when it names no check. `models` are the configured model
+/// names a judge may ask.
+pub(super) fn guardrails(
+    ctx: &mut Ctx<'_>,
+    value: &Value,
+    models: &[String],
+) -> Option<Arc<Guard>> {
     let map = ctx.mapping(value)?;
     let mut checks = Vec::with_capacity(map.len());
     for (key, value) in map {
@@ -43,7 +59,7 @@ pub(super) fn guardrails(ctx: &mut Ctx<'_>, value: &Value) -> Option<Arc<Guard>>
             continue;
         };
         let check = ctx.key(name, |ctx| {
-            let check = check(ctx, name, value)?;
+            let check = check(ctx, name, value, models)?;
             match Guard::new(vec![check.clone()]) {
                 Ok(_) => Some(check),
                 Err(e) => {
@@ -75,16 +91,12 @@ fn problem(e: GuardError) -> String {
 }
 
 /// Reads one check; the path is already `guardrails.<name>`.
-fn check(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<Check> {
+fn check(ctx: &mut Ctx<'_>, name: &str, value: &Value, models: &[String]) -> Option<Check> {
     let map = ctx.mapping(value)?;
     let kind_name = ctx.required(map, "kind", |ctx, v| {
         let kind = ctx.string(v)?;
         if KINDS.iter().any(|(k, _)| *k == kind) {
             return Some(kind);
-        }
-        if let Some((_, message)) = PENDING.iter().find(|(k, _)| *k == kind) {
-            ctx.issue(*message);
-            return None;
         }
         let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
         ctx.issue(unknown("kind", &kind, &known, "expected one of"));
@@ -119,7 +131,20 @@ fn check(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<Check> {
                 .field(map, "max_messages", |ctx, v| ctx.whole(v, 1))
                 .and_then(|n| usize::try_from(n).ok()),
         }),
-        _ => CheckKind::JsonSchema,
+        "judge" => judge(ctx, map, models)?,
+        "webhook" => webhook(ctx, map)?,
+        _ => CheckKind::JsonSchema {
+            retries: ctx
+                .field(map, "retries", |ctx, v| {
+                    let n = ctx.whole(v, 0)?;
+                    if n > MAX_SCHEMA_RETRIES {
+                        ctx.issue(format!("at most {MAX_SCHEMA_RETRIES} retries, not {n}"));
+                        return None;
+                    }
+                    Some(n)
+                })
+                .unwrap_or(0),
+        },
     };
     Some(Check {
         name: name.to_owned(),
@@ -128,6 +153,77 @@ fn check(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<Check> {
         action,
         sample,
     })
+}
+
+/// The settings of a `judge` check; `model` must be a configured model.
+fn judge(ctx: &mut Ctx<'_>, map: &Mapping, names: &[String]) -> Option<CheckKind> {
+    let model = ctx.required(map, "model", |ctx, v| {
+        let name = ctx.non_empty(v)?;
+        if names.contains(&name) {
+            return Some(name);
+        }
+        let known: Vec<&str> = names.iter().map(String::as_str).collect();
+        ctx.issue(unknown("model", &name, &known, "known"));
+        None
+    });
+    let endpoint = ctx
+        .field(map, "endpoint", |ctx, v| {
+            let name = ctx.string(v)?;
+            match name.as_str() {
+                "chat" => Some(JudgeEndpoint::Chat),
+                "moderations" => Some(JudgeEndpoint::Moderations),
+                _ => {
+                    let known = ["chat", "moderations"];
+                    ctx.issue(unknown("endpoint", &name, &known, "expected one of"));
+                    None
+                }
+            }
+        })
+        .unwrap_or(JudgeEndpoint::Chat);
+    let instructions = ctx.field(map, "instructions", Ctx::non_empty);
+    let timeout = ctx.field(map, "timeout", Ctx::positive_duration);
+    let on_error = ctx.field(map, "on_error", on_error);
+    let parallel = ctx.field(map, "parallel", Ctx::bool).unwrap_or(false);
+    Some(CheckKind::Judge(JudgeSpec {
+        model: model?,
+        endpoint,
+        instructions,
+        timeout: timeout.unwrap_or(JUDGE_TIMEOUT),
+        on_error: on_error.unwrap_or(OnError::Allow),
+        parallel,
+    }))
+}
+
+/// The settings of a `webhook` check.
+fn webhook(ctx: &mut Ctx<'_>, map: &Mapping) -> Option<CheckKind> {
+    let url = ctx.required(map, "url", Ctx::http_url);
+    let headers = ctx.field(map, "headers", Ctx::headers);
+    let timeout = ctx.field(map, "timeout", Ctx::positive_duration);
+    let on_error = ctx.field(map, "on_error", on_error);
+    Some(CheckKind::Webhook(WebhookSpec {
+        url: url?,
+        headers: headers.unwrap_or_default(),
+        timeout: timeout.unwrap_or(WEBHOOK_TIMEOUT),
+        on_error: on_error.unwrap_or(OnError::Allow),
+    }))
+}
+
+/// `on_error: allow | block`.
+fn on_error(ctx: &mut Ctx<'_>, v: &Value) -> Option<OnError> {
+    let name = ctx.string(v)?;
+    match name.as_str() {
+        "allow" => Some(OnError::Allow),
+        "block" => Some(OnError::Block),
+        _ => {
+            ctx.issue(unknown(
+                "on_error",
+                &name,
+                &["allow", "block"],
+                "expected one of",
+            ));
+            None
+        }
+    }
 }
 
 /// The settings of a `pii` check; with no detector named, every built-in entity.
@@ -276,7 +372,11 @@ pub(super) fn declared(root: &Value) -> Vec<String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use sluice_guard::{Action, CheckKind, Entity, Stage};
+    use std::time::Duration;
+
+    use sluice_guard::{
+        Action, CheckKind, Entity, JudgeEndpoint, JudgeSpec, OnError, Stage, WebhookSpec,
+    };
 
     use crate::parse_str;
 
@@ -345,15 +445,15 @@ mod tests {
         );
         assert_eq!(
             lines[4],
-            "guardrails.a.kind: judge checks are not supported by this build yet"
+            r#"guardrails.a.model: unknown model "smart"; known: fast, guard-model"#
         );
         assert_eq!(
             lines[5],
-            "guardrails.b.kind: webhook checks are not supported by this build yet"
+            r#"guardrails.b: missing required field "url""#
         );
         assert_eq!(
             lines[6],
-            r#"guardrails.c.kind: unknown kind "moderation"; expected one of: pii, injection, limits, json_schema"#
+            r#"guardrails.c.kind: unknown kind "moderation"; expected one of: pii, injection, limits, json_schema, judge, webhook"#
         );
         assert!(
             lines[7].starts_with("guardrails.d.patterns[0].regex: invalid regex"),
@@ -366,6 +466,74 @@ mod tests {
         );
         assert_eq!(lines[9], r#"guardrails.f: missing required field "kind""#);
         assert_eq!(lines.len(), 10, "{lines:#?}");
+    }
+
+    /// A judge model, and no model naming checks.
+    const JUDGE: &str = "providers:\n  openai: { api_key: k }\nmodels:\n  - { name: guard-model, targets: [ { provider: openai, model: g } ] }\n";
+
+    #[test]
+    fn reads_judges_webhooks_and_schema_retries() {
+        let yaml = format!(
+            "{JUDGE}guardrails:\n  guard: {{ kind: judge, model: guard-model, stage: both, timeout: 800ms, on_error: block }}\n  early: {{ kind: judge, model: guard-model, endpoint: moderations, parallel: true, instructions: Answer JSON }}\n  policy: {{ kind: webhook, url: 'https://policy.example/check/', headers: {{ authorization: Bearer t }}, action: flag }}\n  shape: {{ kind: json_schema, retries: 2 }}\n"
+        );
+        let guard = parse_str(&yaml, &|_| None).unwrap().guardrails.unwrap();
+        let g = guard.check("guard").unwrap();
+        assert_eq!(g.stage, Stage::Both);
+        assert_eq!(
+            g.kind,
+            CheckKind::Judge(JudgeSpec {
+                model: "guard-model".into(),
+                endpoint: JudgeEndpoint::Chat,
+                instructions: None,
+                timeout: Duration::from_millis(800),
+                on_error: OnError::Block,
+                parallel: false,
+            })
+        );
+        let CheckKind::Judge(early) = &guard.check("early").unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(early.endpoint, JudgeEndpoint::Moderations);
+        assert_eq!(early.instructions.as_deref(), Some("Answer JSON"));
+        assert_eq!(early.timeout, Duration::from_secs(5), "the default timeout");
+        assert_eq!(early.on_error, OnError::Allow, "the default failure mode");
+        assert!(early.parallel);
+        let policy = guard.check("policy").unwrap();
+        assert_eq!(policy.action, Action::Flag);
+        assert_eq!(
+            policy.kind,
+            CheckKind::Webhook(WebhookSpec {
+                url: "https://policy.example/check".into(),
+                headers: vec![("authorization".into(), "Bearer t".into())],
+                timeout: Duration::from_secs(2),
+                on_error: OnError::Allow,
+            })
+        );
+        assert_eq!(
+            guard.check("shape").unwrap().kind,
+            CheckKind::JsonSchema { retries: 2 }
+        );
+    }
+
+    #[test]
+    fn reports_bad_judges_and_webhooks() {
+        let yaml = format!(
+            "{JUDGE}guardrails:\n  a: {{ kind: judge, model: guard-model, endpoint: classify, on_error: retry, timeout: 0s }}\n  b: {{ kind: judge, model: guard-model, stage: output, parallel: true }}\n  c: {{ kind: webhook, url: 'ftp://x', headers: {{ 'bad name': x }} }}\n  d: {{ kind: json_schema, retries: 9 }}\n  e: {{ kind: webhook, url: 'http://x', action: mask }}\n"
+        );
+        let lines = parse_str(&yaml, &|_| None).unwrap_err().lines();
+        assert_eq!(
+            lines,
+            [
+                r#"guardrails.a.endpoint: unknown endpoint "classify"; expected one of: chat, moderations"#,
+                "guardrails.a.timeout: must be greater than 0",
+                r#"guardrails.a.on_error: unknown on_error "retry"; expected one of: allow, block"#,
+                "guardrails.b: parallel applies to input only (an output judge reads the answer)",
+                r#"guardrails.c.url: expected an http:// or https:// URL, got "ftp://x""#,
+                r#"guardrails.c.headers.bad name: invalid header name "bad name""#,
+                "guardrails.d.retries: at most 5 retries, not 9",
+                "guardrails.e: webhook checks cannot mask; use block or flag",
+            ]
+        );
     }
 
     #[test]

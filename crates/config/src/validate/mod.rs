@@ -135,7 +135,9 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         Some(section) => ctx.key("telemetry", |ctx| telemetry::telemetry(ctx, section)),
         None => telemetry::from_env(&|name| ctx.env_var(name)),
     };
-    config.guardrails = ctx.field(map, "guardrails", guardrails::guardrails);
+    config.guardrails = ctx.field(map, "guardrails", |ctx, v| {
+        guardrails::guardrails(ctx, v, &model_names)
+    });
     let redis = config.redis.is_some();
     config.cache = ctx
         .field(map, "cache", |ctx, value| cache::cache(ctx, value, redis))

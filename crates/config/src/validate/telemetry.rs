@@ -30,7 +30,7 @@ pub(super) fn telemetry(ctx: &mut Ctx<'_>, value: &Value) -> Option<TelemetryCon
                 t.protocol = protocol;
             }
             endpoint = ctx.field(otlp, "endpoint", endpoint_url);
-            if let Some(headers) = ctx.field(otlp, "headers", headers) {
+            if let Some(headers) = ctx.field(otlp, "headers", Ctx::headers) {
                 t.headers = headers;
             }
             if let Some(timeout) = ctx.field(otlp, "timeout", Ctx::positive_duration) {
@@ -118,32 +118,6 @@ fn endpoint_url(ctx: &mut Ctx<'_>, value: &Value) -> Option<String> {
             None
         }
     }
-}
-
-/// `headers:`: header name → value, sent with every export.
-fn headers(ctx: &mut Ctx<'_>, value: &Value) -> Option<Vec<(String, String)>> {
-    let map = ctx.mapping(value)?;
-    let mut out = Vec::with_capacity(map.len());
-    for (key, value) in map {
-        let Some(name) = ctx.key_str(key) else {
-            continue;
-        };
-        let header = ctx.key(name, |ctx| {
-            let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-            if name.is_empty() || !name.chars().all(tchar) {
-                ctx.issue(format!("invalid header name {name:?}"));
-                return None;
-            }
-            let value = ctx.secret(value)?;
-            if value.contains(['\r', '\n', '\0']) {
-                ctx.issue("header values must not contain line breaks");
-                return None;
-            }
-            Some((name.to_owned(), value))
-        });
-        out.extend(header);
-    }
-    Some(out)
 }
 
 impl TelemetryConfig {

@@ -1,34 +1,25 @@
 //! The semantic cache in the chat pipeline: the model's settings, embedding the last user
 //! message through the gateway's own routing, and the lookup after an exact miss.
 //!
-//! The embedder is any configured model: the call is an OpenAI `POST /embeddings` run by the
-//! router's attempt loop on that model's group, exactly as the `/v1/embeddings`
-//! pass-through runs it, so every provider that route reaches works (OpenAI, Azure, Gemini,
-//! Cohere, any OpenAI-compatible server). It is the gateway's own call: it has its own
-//! deadline (`embed_timeout`), is not a request of the client's (no log record, no limits),
-//! and its failure or slowness only makes the request a miss. A lookup embeds while it reads
+//! The embedder is any configured model: the call is an OpenAI `POST /embeddings` made as
+//! one of the gateway's own calls ([`crate::own_call`]), so every provider that route
+//! reaches works (OpenAI, Azure, Gemini, Cohere, any OpenAI-compatible server). It has its
+//! own deadline (`embed_timeout`), and its failure or slowness only makes the request a
+//! miss. A lookup embeds while it reads
 //! the partition's rows other replicas stored, so Redis costs no time beyond the embedding.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderValue, Method, header};
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sluice_cache::semantic::{Outcome, Policy, Question, Skip};
 use sluice_cache::{Cache, Entry};
 use sluice_config::SemanticCacheConfig;
-use sluice_providers::{CallCx, ForwardRequest, Provider, Target, box_body};
-use sluice_router::Attempt;
-use sluice_types::{ErrorKind, GatewayError, Origin};
+use sluice_types::GatewayError;
 
 use crate::Gateway;
+use crate::own_call::{self, PostJson, bad_response};
 use crate::reqlog::LogSlot;
-
-/// The largest embeddings response read.
-const MAX_EMBEDDING_BODY: usize = 8 << 20;
 
 /// A model's semantic cache settings.
 #[derive(Debug)]
@@ -154,84 +145,30 @@ async fn embed(
     settings: &Settings,
     text: &str,
 ) -> Option<Vec<f32>> {
-    let route = match gw.router.route(&settings.embedder, None) {
-        Ok(route) => route,
-        Err(e) => {
-            tracing::warn!(embedder = settings.embedder, error = %e, "no route to the embedder");
-            return None;
-        }
+    let mut body = serde_json::Map::new();
+    body.insert("input".into(), Value::String(text.to_owned()));
+    let attempt = PostJson {
+        path: "/embeddings",
+        body: &body,
     };
-    let call = CallCx::new(request_id.clone(), Some(Instant::now() + settings.timeout));
-    let attempt = Embed { text };
-    let run = gw.router.run(route.group, &attempt, &call);
-    match tokio::time::timeout(settings.timeout, run).await {
-        Ok(Ok(out)) => Some(out.value),
-        Ok(Err(e)) => {
+    let answer = own_call::run(
+        gw,
+        &settings.embedder,
+        request_id,
+        settings.timeout,
+        &attempt,
+    );
+    match answer.await.and_then(|v| parse_embedding(&v)) {
+        Ok(vector) => Some(vector),
+        Err(e) => {
             tracing::warn!(embedder = settings.embedder, error = %e, "embedding failed; the semantic cache is skipped");
             None
         }
-        Err(_) => {
-            tracing::warn!(
-                embedder = settings.embedder,
-                budget_ms = settings.timeout.as_millis(),
-                "the embedder did not answer in time; the semantic cache is skipped"
-            );
-            None
-        }
-    }
-}
-
-/// One embeddings call: `{"model": <target's model>, "input": <text>}` to `/embeddings`.
-struct Embed<'a> {
-    text: &'a str,
-}
-
-impl Attempt for Embed<'_> {
-    type Output = Vec<f32>;
-    fn call<'a>(
-        &'a self,
-        p: &'a dyn Provider,
-        t: &'a Target,
-        cx: &'a CallCx,
-    ) -> BoxFuture<'a, Result<Vec<f32>, GatewayError>> {
-        Box::pin(async move {
-            let model: &str = &t.model;
-            let body = json!({"model": model, "input": self.text}).to_string();
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            let req = ForwardRequest {
-                method: Method::POST,
-                path: "/embeddings".into(),
-                query: None,
-                model: Some(t.model.to_string()),
-                headers,
-                body: box_body(Bytes::from(body)),
-                timeouts: t.timeouts,
-            };
-            let mut body = p.forward(req, cx).await?.into_body();
-            let mut bytes = Vec::new();
-            while let Some(frame) = body.frame().await {
-                let frame =
-                    frame.map_err(|e| bad_response(&format!("the embeddings body failed: {e}")))?;
-                if let Ok(data) = frame.into_data() {
-                    bytes.extend_from_slice(&data);
-                }
-                if bytes.len() > MAX_EMBEDDING_BODY {
-                    return Err(bad_response("the embeddings response is too large"));
-                }
-            }
-            parse_embedding(&bytes)
-        })
     }
 }
 
 /// The first embedding of an OpenAI embeddings response (`data[0].embedding`, numbers).
-fn parse_embedding(body: &[u8]) -> Result<Vec<f32>, GatewayError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| bad_response(&format!("the embeddings response is not JSON: {e}")))?;
+fn parse_embedding(v: &Value) -> Result<Vec<f32>, GatewayError> {
     let numbers = v["data"][0]["embedding"]
         .as_array()
         .ok_or_else(|| bad_response("the embeddings response has no data[0].embedding array"))?;
@@ -243,26 +180,24 @@ fn parse_embedding(body: &[u8]) -> Result<Vec<f32>, GatewayError> {
         .ok_or_else(|| bad_response("the embedding is not a list of numbers"))
 }
 
-fn bad_response(message: &str) -> GatewayError {
-    GatewayError::new(ErrorKind::UpstreamProtocol, Origin::Upstream, message)
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+    use sluice_types::ErrorKind;
+
     use super::*;
 
     #[test]
     fn embeddings_are_read_from_openai_responses() {
-        let body = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-1,2e-3]}],"model":"m"}"#;
-        assert_eq!(parse_embedding(body).ok(), Some(vec![0.5, -1.0, 0.002]));
+        let body = json!({"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-1,2e-3]}],"model":"m"});
+        assert_eq!(parse_embedding(&body).ok(), Some(vec![0.5, -1.0, 0.002]));
         for bad in [
-            &b"not json"[..],
-            br#"{"data":[]}"#,
-            br#"{"data":[{"embedding":"AAAA"}]}"#,
-            br#"{"data":[{"embedding":[]}]}"#,
-            br#"{"data":[{"embedding":[1,"x"]}]}"#,
+            json!({"data":[]}),
+            json!({"data":[{"embedding":"AAAA"}]}),
+            json!({"data":[{"embedding":[]}]}),
+            json!({"data":[{"embedding":[1,"x"]}]}),
         ] {
-            let e = parse_embedding(bad).unwrap_err();
+            let e = parse_embedding(&bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::UpstreamProtocol, "{e}");
         }
     }

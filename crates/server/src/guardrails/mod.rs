@@ -14,18 +14,21 @@
 //! `sluice_guardrail_actions_total{check, action}` and added to the request log's
 //! `guardrails` field.
 
+mod external;
 mod stream;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 use sluice_config::Config;
-use sluice_guard::{Block, Guard, Outcome, Vault};
+use sluice_guard::{Block, Check, CheckKind, Guard, Outcome, Vault};
 use sluice_types::{ChatRequest, ChatResponse, GatewayError};
+use tokio::task::JoinHandle;
 
+use self::external::{Decision, Meta, Modified, Side};
 use crate::reqlog::LogSlot;
-use crate::{Gateway, Principal};
+use crate::{Gateway, Principal, RequestCx};
 
 /// Checks that ran, by check and by what they did: `block`, `mask`, `flag`, or `pass` when
 /// they found nothing.
@@ -78,19 +81,69 @@ impl Guardrails {
 pub(crate) struct Guarded {
     /// The guard and the checks that apply; `None` when none does.
     checks: Option<(Arc<Guard>, Vec<String>)>,
-    /// The masked copy of the request, when a check masked.
+    /// The masked (or webhook-modified) copy of the request, when a check changed it.
     masked: Option<ChatRequest>,
     /// The values to put back in the answer.
     vault: Option<Arc<Vault>>,
     /// The request's `response_format`, for `json_schema` checks.
     response_format: Option<Value>,
+    /// Judges running alongside the upstream call, until the answer waits for them.
+    pending: Mutex<Option<Pending>>,
+    /// What the output stage's judges and webhooks need, when any applies.
+    external: Option<Arc<External>>,
+}
+
+/// The output stage's judges and webhooks, and what they read.
+struct External {
+    gw: Arc<Gateway>,
+    meta: Meta,
+    /// The checks, in run order.
+    checks: Vec<Check>,
+    /// The request as the provider got it.
+    request: Arc<ChatRequest>,
+}
+
+/// Parallel judges in flight; dropping them (the request failed or the client left) stops
+/// them.
+pub(crate) struct Pending(Vec<JoinHandle<Result<(), GatewayError>>>);
+
+impl Pending {
+    /// Waits for every judge; the first block is the error.
+    pub(crate) async fn wait(mut self) -> Result<(), GatewayError> {
+        for handle in &mut self.0 {
+            match handle.await {
+                Ok(verdict) => verdict?,
+                Err(e) => tracing::warn!("a parallel guardrail judge stopped: {e}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// A refused answer, and how many more times the check that refused it lets the answer be
+/// asked for again (a `json_schema` check's `retries`; 0 for every other check).
+pub(crate) struct Refused {
+    /// The client's error.
+    pub(crate) error: GatewayError,
+    /// Further tries the refusing check allows.
+    pub(crate) retries: u32,
 }
 
 /// Runs the input stage for a request to the model group `model`; refuses the request when
-/// a check blocks.
-pub(crate) fn input(
-    gw: &Gateway,
-    log: &LogSlot,
+/// a check blocks. Local checks run first; then the judges and webhooks, on the masked
+/// request: parallel judges start and run alongside what follows, the others are waited
+/// for in turn.
+pub(crate) async fn input(
+    gw: &Arc<Gateway>,
+    cx: &RequestCx,
     principal: &Principal,
     model: &str,
     req: &ChatRequest,
@@ -105,9 +158,10 @@ pub(crate) fn input(
     if names.is_empty() {
         return Ok(Guarded::default());
     }
+    let log = &cx.log;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let (mut out, pending) = g.guard.scan_input(req, &refs).map_err(engine_error)?;
-    let masked = pending.map(|pending| {
+    let mut masked = pending.map(|pending| {
         let mut copy = req.clone();
         pending.apply(&mut copy, &mut out);
         copy
@@ -116,12 +170,78 @@ pub(crate) fn input(
     if let Some(block) = out.blocked {
         return Err(blocked(&block));
     }
+    let outputs = g.external_outputs(&refs)?;
+    let mut meta = None;
+    let mut parallel = Vec::new();
+    for name in &out.external {
+        let Some(check) = g.guard.check(name) else {
+            continue;
+        };
+        let meta = meta.get_or_insert_with(|| Meta::of(cx, principal, model));
+        let current = masked.as_ref().unwrap_or(req);
+        if matches!(&check.kind, CheckKind::Judge(j) if j.parallel) {
+            let (gw, log, meta, check) = (gw.clone(), log.clone(), meta.clone(), check.clone());
+            let request = current.clone();
+            parallel.push(tokio::spawn(async move {
+                let decision =
+                    external::run(&gw, &log, &meta, &check, Side::Input, &request, None).await;
+                match decision {
+                    Decision::Block(block) => Err(blocked(&block)),
+                    _ => Ok(()),
+                }
+            }));
+            continue;
+        }
+        match external::run(gw, log, meta, check, Side::Input, current, None).await {
+            Decision::Pass => {}
+            Decision::Block(block) => return Err(blocked(&block)),
+            Decision::Modify(Modified::Request(new)) => masked = Some(*new),
+            Decision::Modify(Modified::Answer(_)) => {}
+        }
+    }
+    let external = (!outputs.is_empty()).then(|| {
+        Arc::new(External {
+            gw: gw.clone(),
+            meta: meta.unwrap_or_else(|| Meta::of(cx, principal, model)),
+            checks: outputs,
+            request: Arc::new(masked.clone().unwrap_or_else(|| req.clone())),
+        })
+    });
     Ok(Guarded {
         checks: Some((g.guard.clone(), names)),
         masked,
         vault: out.vault.map(Arc::new),
         response_format: req.response_format.clone(),
+        pending: Mutex::new((!parallel.is_empty()).then_some(Pending(parallel))),
+        external,
     })
+}
+
+impl Guardrails {
+    /// The judge and webhook checks among `names` whose stage includes output, in run
+    /// order (sampled per request, as local checks are).
+    fn external_outputs(&self, names: &[&str]) -> Result<Vec<Check>, GatewayError> {
+        let out = self
+            .guard
+            .select_output(names)
+            .map_err(engine_error)?
+            .into_iter()
+            .filter(|c| c.kind.is_external())
+            .cloned()
+            .collect();
+        Ok(out)
+    }
+}
+
+impl Meta {
+    fn of(cx: &RequestCx, principal: &Principal, model: &str) -> Meta {
+        Meta {
+            request_id: cx.id.clone(),
+            model: model.to_owned(),
+            key_id: principal.key.as_ref().map(|t| t.doc.id.clone()),
+            team_id: principal.team.as_ref().map(|t| t.doc.id.clone()),
+        }
+    }
 }
 
 impl Guarded {
@@ -130,25 +250,58 @@ impl Guarded {
         self.masked.as_ref().unwrap_or(original)
     }
 
-    /// The output stage of a complete answer, as the provider sent it; a block becomes the
-    /// client's error.
-    pub(crate) fn check_answer(
+    /// The parallel judges still running, for the one answer that waits for them.
+    pub(crate) fn take_pending(&self) -> Option<Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Waits for the parallel judges, if any: a late block refuses the answer.
+    pub(crate) async fn settle_judges(&self) -> Result<(), GatewayError> {
+        match self.take_pending() {
+            Some(pending) => pending.wait().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The output stage of a complete answer, as the provider sent it: the parallel judges'
+    /// verdicts, the local checks, then the judges and webhooks (a webhook may replace the
+    /// answer). A block becomes the client's error.
+    pub(crate) async fn check_answer(
         &self,
         log: &LogSlot,
-        resp: &ChatResponse,
-    ) -> Result<(), GatewayError> {
+        resp: &mut ChatResponse,
+    ) -> Result<(), Refused> {
+        let refused = |error| Refused { error, retries: 0 };
+        self.settle_judges().await.map_err(refused)?;
         let Some((guard, names)) = &self.checks else {
             return Ok(());
         };
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let out = guard
             .check_output(resp, &refs, self.response_format.as_ref())
-            .map_err(engine_error)?;
+            .map_err(|e| refused(engine_error(e)))?;
         record(log, "output", &out.outcomes);
-        match out.blocked {
-            Some(block) => Err(blocked(&block)),
-            None => Ok(()),
+        if let Some(block) = out.blocked {
+            let retries = match guard.check(&block.check).map(|c| &c.kind) {
+                Some(CheckKind::JsonSchema { retries }) => *retries,
+                _ => 0,
+            };
+            return Err(Refused {
+                error: blocked(&block),
+                retries,
+            });
         }
+        if let Some(ext) = &self.external {
+            match ext.run(log, resp, true).await {
+                Decision::Block(block) => return Err(refused(blocked(&block))),
+                Decision::Modify(Modified::Answer(new)) => *resp = *new,
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Puts masked values back into a complete answer (`restore: true` checks only).
@@ -166,15 +319,43 @@ impl Guarded {
         }
     }
 
-    /// True when the answer needs no output work: no output check applies and nothing is
-    /// restored.
+    /// True when the answer needs no output work: no output check applies, no judge is
+    /// pending and nothing is restored.
     fn passes_answers(&self) -> bool {
         let output = self.checks.as_ref().is_some_and(|(guard, names)| {
             names
                 .iter()
                 .any(|n| guard.check(n).is_some_and(|c| c.stage.output()))
         });
-        !output && self.vault.is_none()
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        !output && !pending && self.vault.is_none()
+    }
+}
+
+impl External {
+    /// Runs the output judges and webhooks on `answer` in order, until one blocks or
+    /// replaces the answer (only when it `can_modify`: a streamed answer is already sent).
+    async fn run(&self, log: &LogSlot, answer: &ChatResponse, can_modify: bool) -> Decision {
+        for check in &self.checks {
+            let d = external::run(
+                &self.gw,
+                log,
+                &self.meta,
+                check,
+                Side::Output { can_modify },
+                &self.request,
+                Some(answer),
+            )
+            .await;
+            if !matches!(d, Decision::Pass) {
+                return d;
+            }
+        }
+        Decision::Pass
     }
 }
 

@@ -8,11 +8,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use sluice_cache::Accumulator;
 use sluice_guard::{Block, Guard, OutputStream, Restorer, Vault};
 use sluice_providers::ChunkStream;
 use sluice_types::{ChatChunk, ChunkChoice, FunctionCallDelta, GatewayError, ToolCallDelta};
 
-use super::{Guarded, blocked, record};
+use super::external::Decision;
+use super::{External, Guarded, blocked, record};
 use crate::reqlog::LogSlot;
 
 /// One choice's state.
@@ -36,46 +39,146 @@ struct Guarding {
 
 type Item = Result<ChatChunk, GatewayError>;
 
+/// The stream's state between items.
+struct Run {
+    inner: ChunkStream,
+    g: Guarding,
+    /// What goes out next.
+    queue: VecDeque<Item>,
+    ended: bool,
+    /// The parallel judges, until they settle.
+    judges: Option<BoxFuture<'static, Result<(), GatewayError>>>,
+    /// The output judges and webhooks, and the answer assembled for them.
+    external: Option<(Arc<External>, Accumulator)>,
+    /// From the chunk that ends the answer on, what waits for the verdicts.
+    held: VecDeque<Item>,
+    holding: bool,
+}
+
 impl Guarded {
-    /// Wraps `chunks` in the output stage; unchanged when nothing applies.
+    /// Wraps `chunks` in the output stage; unchanged when nothing applies. Parallel judges
+    /// run alongside: a block ends the stream with an error event, and the chunk that ends
+    /// the answer (and what follows) waits for their verdicts, as it waits for the output
+    /// judges and webhooks, which read the whole answer.
     pub(crate) fn stream(&self, log: &LogSlot, chunks: ChunkStream) -> ChunkStream {
         if self.passes_answers() {
             return chunks;
         }
-        let guarding = Guarding {
+        let g = Guarding {
             guard: self.checks.clone(),
             response_format: self.response_format.clone(),
             vault: self.vault.clone(),
             choices: HashMap::new(),
             log: log.clone(),
         };
-        let state = (chunks, guarding, VecDeque::new(), false);
-        Box::pin(futures_util::stream::unfold(
-            state,
-            |(mut inner, mut g, mut queue, mut ended)| async move {
-                loop {
-                    if let Some(item) = queue.pop_front() {
-                        return Some((item, (inner, g, queue, ended)));
-                    }
-                    if ended {
-                        return None;
-                    }
-                    match inner.next().await {
-                        Some(Ok(chunk)) => ended = g.chunk(chunk, &mut queue).is_err(),
-                        Some(Err(e)) => {
-                            queue.push_back(Err(e));
-                            ended = true;
-                        }
-                        None => {
-                            ended = true;
-                            if let Err(block) = g.flush_all(&mut queue) {
-                                fail(&g.log, &mut queue, blocked(&block));
+        let run = Run {
+            inner: chunks,
+            g,
+            queue: VecDeque::new(),
+            ended: false,
+            judges: self
+                .take_pending()
+                .map(|p| Box::pin(p.wait()) as BoxFuture<'static, _>),
+            external: self.external.clone().map(|e| (e, Accumulator::new())),
+            held: VecDeque::new(),
+            holding: false,
+        };
+        Box::pin(futures_util::stream::unfold(run, |mut s| async move {
+            loop {
+                if let Some(item) = s.queue.pop_front() {
+                    return Some((item, s));
+                }
+                if s.ended {
+                    return None;
+                }
+                let next = match s.judges.as_mut() {
+                    Some(judges) => tokio::select! {
+                        biased;
+                        verdict = judges => {
+                            s.judges = None;
+                            if let Err(e) = verdict {
+                                s.held.clear();
+                                fail(&s.g.log, &mut s.queue, e);
+                                s.ended = true;
+                            } else {
+                                s.release();
                             }
+                            continue;
                         }
+                        next = s.inner.next() => next,
+                    },
+                    None => s.inner.next().await,
+                };
+                match next {
+                    Some(Ok(chunk)) => s.chunk(chunk),
+                    Some(Err(e)) => {
+                        s.release();
+                        s.queue.push_back(Err(e));
+                        s.ended = true;
+                    }
+                    None => s.end().await,
+                }
+            }
+        }))
+    }
+}
+
+impl Run {
+    /// True while a verdict is still to come.
+    fn waiting(&self) -> bool {
+        self.judges.is_some() || self.external.is_some()
+    }
+
+    /// Sends what was held, unless a verdict is still to come.
+    fn release(&mut self) {
+        if !self.waiting() {
+            self.queue.append(&mut self.held);
+            self.holding = false;
+        }
+    }
+
+    fn chunk(&mut self, chunk: ChatChunk) {
+        if let Some((_, answer)) = &mut self.external {
+            answer.push(&chunk);
+        }
+        let ends = chunk.usage.is_some() || chunk.choices.iter().any(|c| c.finish_reason.is_some());
+        self.holding |= ends && self.waiting();
+        let out = if self.holding {
+            &mut self.held
+        } else {
+            &mut self.queue
+        };
+        if self.g.chunk(chunk, out).is_err() {
+            self.queue.append(&mut self.held);
+            self.ended = true;
+        }
+    }
+
+    /// The upstream finished: the verdicts, then what was held and held back.
+    async fn end(&mut self) {
+        self.ended = true;
+        if let Some(judges) = self.judges.take()
+            && let Err(e) = judges.await
+        {
+            return fail(&self.g.log, &mut self.queue, e);
+        }
+        if let Some((external, answer)) = self.external.take() {
+            match answer.finish() {
+                Some(answer) => {
+                    if let Decision::Block(block) = external.run(&self.g.log, &answer, false).await
+                    {
+                        return fail(&self.g.log, &mut self.queue, blocked(&block));
                     }
                 }
-            },
-        ))
+                None => tracing::warn!(
+                    "the streamed answer did not finish cleanly; its output judges and webhooks did not run"
+                ),
+            }
+        }
+        self.queue.append(&mut self.held);
+        if let Err(block) = self.g.flush_all(&mut self.queue) {
+            fail(&self.g.log, &mut self.queue, blocked(&block));
+        }
     }
 }
 
@@ -323,7 +426,7 @@ mod tests {
             checks: Some((g, names)),
             masked: Some(masked),
             vault: out.vault.map(Arc::new),
-            response_format: None,
+            ..Guarded::default()
         };
         (guarded, seen)
     }

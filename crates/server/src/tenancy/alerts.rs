@@ -15,15 +15,10 @@
 //! [`WEBHOOK_TIMEOUT`], and a failure is logged (the stored event remains).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sluice_limits::{BudgetTotal, Settled};
 use sluice_pricing::Usd;
@@ -42,8 +37,6 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long after its period an alert is remembered (as the limiter keeps its counters).
 const GRACE_MS: i64 = 3_600_000;
-
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A budget at or over its alert threshold after a settlement.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,8 +131,6 @@ pub(crate) struct Alerts {
     /// Alerts raised (or seen raised elsewhere) by this process: dedupe key → when it may be
     /// forgotten (unix ms).
     raised: Mutex<HashMap<String, i64>>,
-    /// The webhook client, built on the first webhook call.
-    http: OnceLock<HttpClient>,
 }
 
 impl Alerts {
@@ -151,7 +142,6 @@ impl Alerts {
             redis,
             prefix: format!("{prefix}alert:"),
             raised: Mutex::new(HashMap::new()),
-            http: OnceLock::new(),
         }
     }
 
@@ -240,39 +230,13 @@ impl Alerts {
 
     /// POSTs `body` to `url` once, within [`WEBHOOK_TIMEOUT`]; failures are logged.
     async fn post(&self, url: &str, body: &Value) {
-        let client = self.http.get_or_init(|| {
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
-                .https_or_http()
-                .enable_http1()
-                .build();
-            Client::builder(TokioExecutor::new()).build(https)
-        });
-        let req = http::Request::post(url)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(
-                http::header::USER_AGENT,
-                concat!("sluice/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Full::new(Bytes::from(body.to_string())));
-        let req = match req {
-            Ok(req) => req,
-            Err(e) => {
-                tracing::warn!("budget alert webhook {url:?} is not a valid URL: {e}");
-                return;
+        let body = Bytes::from(body.to_string());
+        match crate::hook::post(url, &[], body, WEBHOOK_TIMEOUT, 64 << 10).await {
+            Ok((status, _)) if status.is_success() => {
+                tracing::debug!("budget alert webhook {url} answered {status}");
             }
-        };
-        match tokio::time::timeout(WEBHOOK_TIMEOUT, client.request(req)).await {
-            Ok(Ok(resp)) if resp.status().is_success() => {
-                tracing::debug!("budget alert webhook {url} answered {}", resp.status());
-            }
-            Ok(Ok(resp)) => {
-                tracing::warn!("budget alert webhook {url} answered {}", resp.status());
-            }
-            Ok(Err(e)) => tracing::warn!("budget alert webhook {url} failed: {e}"),
-            Err(_) => tracing::warn!(
-                "budget alert webhook {url} did not answer within {WEBHOOK_TIMEOUT:?}"
-            ),
+            Ok((status, _)) => tracing::warn!("budget alert webhook {url} answered {status}"),
+            Err(e) => tracing::warn!("budget alert webhook: {e}"),
         }
     }
 }
