@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Helpers for bench/run.sh (standard library only).
 
-  bench.py body MODEL STREAM OUT          write the ~1 KB chat request body
+  bench.py body MODEL STREAM OUT [PII]    write the ~1 KB chat request body (PII: an e-mail in it)
   bench.py ttfb URL BODY N OUT            N sequential streaming requests; time to first body byte
   bench.py overhead URL BODY N OUT        N sequential requests; read x-sluice-overhead-us
   bench.py report RESULTS_DIR ...         print the summary, write the docs/benchmarks.md row
@@ -23,8 +23,10 @@ API_KEY = os.environ.get("BENCH_KEY", "sk-bench")
 # ---------------------------------------------------------------- request body
 
 
-def body(model, stream, out):
-    """A system message plus a user message padded so the whole body is about 1 KB."""
+def body(model, stream, out, pii="false"):
+    """A system message plus a user message padded so the whole body is about 1 KB; with
+    pii "true" the user message starts with an e-mail address (masked and restored by a
+    guardrail)."""
     system = "You are a concise assistant. Answer in one short paragraph."
     filler = "The quick brown fox jumps over the lazy dog. "
     req = {
@@ -38,7 +40,8 @@ def body(model, stream, out):
     }
     if stream == "true":
         req["stream"] = True
-    user = "Summarise the following text. "
+    user = "Mail ann.lee@example.com: summarise the following text. " if pii == "true" else \
+        "Summarise the following text. "
     while len(json.dumps(req)) + len(filler) <= 1024:
         user += filler
         req["messages"][1]["content"] = user
@@ -242,6 +245,9 @@ def _fmt_rps(v):
     return f"{v:,.0f}"
 
 
+STREAM_NOTE = "500 req/s, same body through model bench and model guarded"
+
+
 def report(results, row_out, date, commit, duration, sluice_core, load_core):
     r = lambda name: _oha(os.path.join(results, f"{name}.json"))  # noqa: E731
     runs = [
@@ -254,7 +260,8 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
     for _, d, s in runs:
         data[d] = r(d)
         data[s] = r(s)
-    for name in ("direct-failover", "sluice-failover", "sluice-translated", "sluice-translated-stream"):
+    for name in ("direct-failover", "sluice-failover", "sluice-translated", "sluice-translated-stream",
+                 "sluice-guarded-stream", "sluice-guarded-plain-stream"):
         if os.path.exists(os.path.join(results, f"{name}.json")):
             data[name] = r(name)
     with open(os.path.join(results, "rss.json")) as f:
@@ -328,6 +335,13 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
               f"added p50 {_fmt_us(trs['p50'] - data['direct-stream']['p50'])} "
               f"(pass-through added p50 {_fmt_us(added('direct-stream', 'sluice-stream', 'p50'))})\n")
         w("\n")
+
+    gs, gp = data.get("sluice-guarded-stream"), data.get("sluice-guarded-plain-stream")
+    if gs and gp:
+        w(f"Guardrails on a stream (PII mask + restore, an e-mail in the prompt and the answer, {STREAM_NOTE})\n")
+        w(f"  without  p50 {_fmt_us(gp['p50'])}   p99 {_fmt_us(gp['p99'])}\n")
+        w(f"  with     p50 {_fmt_us(gs['p50'])}   p99 {_fmt_us(gs['p99'])}   "
+          f"added p50 {_fmt_us(gs['p50'] - gp['p50'])}   failed {gs['failed']}\n\n")
 
     fo = data.get("sluice-failover")
     if fo:
@@ -436,8 +450,8 @@ def report(results, row_out, date, commit, duration, sluice_core, load_core):
 
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
-    if cmd == "body" and len(argv) == 5:
-        body(argv[2], argv[3], argv[4])
+    if cmd == "body" and len(argv) in (5, 6):
+        body(*argv[2:])
     elif cmd == "ttfb" and len(argv) == 6:
         ttfb(argv[2], argv[3], int(argv[4]), argv[5])
     elif cmd == "overhead" and len(argv) == 6:

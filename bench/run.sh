@@ -144,10 +144,15 @@ models:
   - name: cached
     targets: [ { provider: mock, model: gpt-4o-mini } ]
     cache: { ttl: 1h }
+  - name: guarded
+    targets: [ { provider: mock, model: gpt-4o-mini } ]
+    guardrails: [pii]
   - name: resilient
     strategy: round-robin
     targets: [ { provider: flaky, model: gpt-4o-mini }, { provider: mock, model: gpt-4o-mini } ]
     retry: { max: 2, backoff: 1ms }
+guardrails:
+  pii: { kind: pii, action: mask, restore: true }
 EOF
 
 log "starting sluice on core $SLUICE_CORE (port $SLUICE_PORT)"
@@ -215,6 +220,13 @@ python3 "$BENCH/bench.py" body translated false "$WORK/translated.json"
 python3 "$BENCH/bench.py" body translated true "$WORK/translated-stream.json"
 run_oha sluice-translated "$SLUICE_URL" "$WORK/translated.json" -q 500 -c "$RATE_CONNS" --latency-correction
 run_oha sluice-translated-stream "$SLUICE_URL" "$WORK/translated-stream.json" -q "$STREAM_RATE" -c "$RATE_CONNS" --latency-correction
+
+# Guardrails: a stream whose prompt and answer carry an e-mail, masked on the way up and
+# restored delta by delta on the way back, against the same body through model bench.
+python3 "$BENCH/bench.py" body guarded true "$WORK/guarded-stream.json" true
+python3 "$BENCH/bench.py" body bench true "$WORK/guarded-plain-stream.json" true
+run_oha sluice-guarded-plain-stream "$SLUICE_URL" "$WORK/guarded-plain-stream.json" -q "$STREAM_RATE" -c "$RATE_CONNS" --latency-correction
+run_oha sluice-guarded-stream "$SLUICE_URL" "$WORK/guarded-stream.json" -q "$STREAM_RATE" -c "$RATE_CONNS" --latency-correction
 
 # Failover: one of two targets fails $FAIL_RATE of its requests; the client must see none.
 python3 "$BENCH/bench.py" body resilient false "$WORK/resilient.json"
