@@ -41,6 +41,11 @@ impl Split {
             .or(self.variants.last())
             .map_or("", |(v, _)| v.as_str())
     }
+
+    /// The variants' model names.
+    fn variants(&self) -> impl Iterator<Item = &str> {
+        self.variants.iter().map(|(v, _)| v.as_str())
+    }
 }
 
 /// Where a request goes: the group, and the A/B variant when the name was a split.
@@ -252,6 +257,29 @@ impl Router {
             group: self.resolve(name)?,
             variant: None,
         })
+    }
+
+    /// True when every target `name` reaches (each variant of a split) is served by an
+    /// OpenAI-family provider (OpenAI, Azure OpenAI, any OpenAI-compatible server), which
+    /// takes OpenAI's own APIs as they are; false for a name that does not resolve.
+    pub fn openai_family(&self, name: &str) -> bool {
+        let groups: Vec<Arc<ModelGroup>> = match self.splits.get(name) {
+            Some(split) => split
+                .variants()
+                .filter_map(|v| self.groups.get(v).cloned())
+                .collect(),
+            None => self.resolve(name).into_iter().collect(),
+        };
+        !groups.is_empty()
+            && groups.iter().flat_map(|g| &g.slots).all(|s| {
+                self.providers.get(&*s.target.provider).is_some_and(|e| {
+                    matches!(
+                        e.config.kind,
+                        sluice_config::ProviderKind::OpenAiCompatible(_)
+                            | sluice_config::ProviderKind::AzureOpenAi
+                    )
+                })
+            })
     }
 
     /// Resolves what a client sent as `model`: an alias, or `provider/model` for a provider

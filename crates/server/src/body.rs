@@ -37,6 +37,11 @@ pub async fn read_limited(
     }
 }
 
+/// A 400 about the request field at `path` (`messages[2].content`), naming it in `param`.
+pub(crate) fn invalid_at(path: &str, why: &str) -> GatewayError {
+    GatewayError::invalid_request(format!("{path}: {why}")).with_param(path)
+}
+
 /// Parses JSON into `T`; a type error names the field path (`messages[0].content`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -105,15 +105,19 @@ fn has_content(chunk: &ChatChunk) -> bool {
         })
 }
 
-/// One inbound API: how its request body becomes the internal request, and how the answer
-/// is written back in its client's format. The pipeline in between is the same for all.
+/// One inbound API's answers: how the answer is written back in its client's format. The
+/// pipeline before it is the same for all.
 pub(crate) trait ClientFormat: Sized {
-    /// Parses a request body into the internal request and this format's per-request state.
-    fn decode(bytes: Bytes, cx: &RequestCx) -> Result<(ChatRequest, Self), GatewayError>;
     /// The JSON body of a complete answer from `target`.
     fn json(&self, resp: ChatResponse, target: &Target) -> Result<Bytes, serde_json::Error>;
     /// The server-sent events body of a streamed answer from `target`.
     fn sse(&self, chunks: ChunkStream, target: &Target) -> Body;
+}
+
+/// An inbound API whose request body alone makes the internal request.
+pub(crate) trait Inbound: ClientFormat {
+    /// Parses a request body into the internal request and this format's per-request state.
+    fn decode(bytes: Bytes, cx: &RequestCx) -> Result<(ChatRequest, Self), GatewayError>;
 }
 
 /// OpenAI chat: the upstream's bytes where they are OpenAI JSON, else the serialized fields.
@@ -121,14 +125,16 @@ pub(crate) struct OpenAiChat {
     include_usage: bool,
 }
 
-impl ClientFormat for OpenAiChat {
+impl Inbound for OpenAiChat {
     fn decode(bytes: Bytes, _cx: &RequestCx) -> Result<(ChatRequest, Self), GatewayError> {
         let mut req: ChatRequest = parse_json(&bytes)?;
         req.raw = Some(bytes);
         let include_usage = req.wants_stream_usage();
         Ok((req, Self { include_usage }))
     }
+}
 
+impl ClientFormat for OpenAiChat {
     fn json(&self, resp: ChatResponse, _target: &Target) -> Result<Bytes, serde_json::Error> {
         resp.openai_json()
     }
@@ -139,7 +145,7 @@ impl ClientFormat for OpenAiChat {
 }
 
 /// Handles a request of the inbound API `F` (OpenAI chat, Anthropic Messages).
-pub async fn handle<F: ClientFormat>(
+pub async fn handle<F: Inbound>(
     State(gw): State<Arc<Gateway>>,
     Extension(cx): Extension<RequestCx>,
     principal: Option<Extension<Principal>>,
@@ -156,7 +162,7 @@ pub async fn handle<F: ClientFormat>(
 /// (an A/B split sticks to the user or key), the router's attempt loop with session
 /// affinity, then the answer as JSON or SSE in the client's `format`, with the headers that
 /// name the target, the attempts, the variant and the rule.
-async fn respond(
+pub(crate) async fn respond(
     gw: &Arc<Gateway>,
     cx: &RequestCx,
     principal: &Principal,

@@ -30,6 +30,7 @@ mod native;
 mod own_call;
 mod passthrough;
 mod reqlog;
+mod responses;
 mod sse;
 mod tenancy;
 
@@ -73,6 +74,9 @@ pub struct Gateway {
     traces: Option<context::Traces>,
     /// Guardrail checks; `None` when the config defines none.
     guardrails: Option<guardrails::Guardrails>,
+    /// Conversations of translated Responses API answers, made on first use (in the store
+    /// once the request log gave the gateway one).
+    conversations: std::sync::OnceLock<responses::Conversations>,
 }
 
 impl Gateway {
@@ -125,6 +129,7 @@ impl Gateway {
             default_max_tokens: config.limits.default_max_tokens,
             traces: None,
             guardrails: guardrails::Guardrails::from_config(config),
+            conversations: std::sync::OnceLock::new(),
         })
     }
 
@@ -154,6 +159,12 @@ impl Gateway {
         self.traces = Some(context::Traces::new(tracer, config));
         tracing::info!(endpoint = %t.endpoint, protocol = ?t.protocol, sample = t.sample, "traces on");
         Ok(Some(exporter))
+    }
+
+    /// Where translated Responses API conversations are kept.
+    pub(crate) fn conversations(&self) -> &responses::Conversations {
+        self.conversations
+            .get_or_init(|| responses::Conversations::new(self.store.clone()))
     }
 
     /// The request log's queue depth, journal size and counters (`None` when it is off).
@@ -189,7 +200,7 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/v1/completions", post(passthrough::handle))
         .route("/v1/embeddings", post(passthrough::handle))
         .route("/v1/moderations", post(passthrough::handle))
-        .route("/v1/responses", post(passthrough::handle))
+        .route("/v1/responses", post(responses::handle))
         .route("/v1/responses/{*rest}", any(passthrough::handle))
         .route("/v1/images/{*rest}", any(passthrough::handle))
         .route("/v1/audio/{*rest}", any(passthrough::handle))

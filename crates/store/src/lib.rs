@@ -30,6 +30,7 @@ mod events;
 mod journal;
 mod logs;
 mod record;
+mod responses;
 mod spend;
 mod tenants;
 mod writer;
@@ -258,6 +259,11 @@ const SQLITE_MIGRATIONS: &[Embed] = &[
         "cache score",
         include_str!("../migrations/sqlite/0005_cache_score.sql"),
     ),
+    (
+        7,
+        "responses",
+        include_str!("../migrations/sqlite/0007_responses.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embed] = &[
@@ -285,6 +291,11 @@ const POSTGRES_MIGRATIONS: &[Embed] = &[
         5,
         "cache score",
         include_str!("../migrations/postgres/0005_cache_score.sql"),
+    ),
+    (
+        7,
+        "responses",
+        include_str!("../migrations/postgres/0007_responses.sql"),
     ),
 ];
 

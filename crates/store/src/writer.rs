@@ -529,7 +529,8 @@ async fn guard<T>(
 
 /// Starts the retention task: every `every`, deletes records older than `retention` and
 /// beyond `max_rows`, in batches of 1,000 rows so no lock is held for long. The spend
-/// ledger is left alone: spend history outlives the log.
+/// ledger is left alone: spend history outlives the log. Stored Responses API answers
+/// follow the time retention.
 pub fn spawn_pruner(
     store: Store,
     retention: Option<Duration>,
@@ -551,6 +552,11 @@ pub fn spawn_pruner(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "pruned old request log records"),
                 Err(e) => tracing::warn!(error = %e, "pruning the request log failed"),
+            }
+            if let Some(older_than) = older_than
+                && let Err(e) = store.prune_responses(older_than).await
+            {
+                tracing::warn!(error = %e, "pruning stored responses failed");
             }
         }
     }))

@@ -145,3 +145,32 @@ async fn anthropic_sdk_works_with_a_gemini_upstream() {
             .all(|r| r.path.starts_with("/v1beta/models/gemini-2.5-flash:"))
     );
 }
+
+/// The `openai` SDK's Responses API against a Gemini model: `/v1/responses` in,
+/// `generateContent` out, with conversation state kept by the gateway.
+#[tokio::test]
+async fn responses_api_works_on_a_translated_model() {
+    let Some(mock) = run_sdk("openai", "responses_sdk.py", "/v1", Upstream::Gemini).await else {
+        return;
+    };
+    let received = mock.received();
+    assert!(received.len() >= 9, "{}", received.len());
+    assert!(
+        received
+            .iter()
+            .all(|r| r.path.starts_with("/v1beta/models/gemini-2.5-flash:"))
+    );
+    // `previous_response_id` sent the earlier turns along: the question after the stored
+    // conversation, the instructions of a request never carried over.
+    let texts = |r: &sluice_testkit::Recorded| r.json()["contents"].to_string();
+    assert!(received.iter().any(|r| {
+        let t = texts(r);
+        t.contains("my name is Ann")
+            && t.contains("echo: my name is Ann")
+            && t.contains("what is my name?")
+    }));
+    assert!(received.iter().any(|r| {
+        let t = texts(r);
+        t.contains("functionResponse") && t.contains("sunny") && t.contains("weather in Paris?")
+    }));
+}

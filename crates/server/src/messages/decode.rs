@@ -28,6 +28,7 @@ use sluice_types::{
 };
 
 use super::same_shape;
+use crate::body::invalid_at as invalid;
 
 /// Prefix of the text of a `tool_result` with `is_error: true`: the internal format has no
 /// error flag on tool messages, so the model reads it in the text instead.
@@ -38,11 +39,6 @@ const LOW_BUDGET: u64 = 2048;
 /// Thinking budgets up to this many tokens (above [`LOW_BUDGET`]) map to `medium`; larger
 /// ones to `high`.
 const MEDIUM_BUDGET: u64 = 8192;
-
-/// A 400 about the field at `path`.
-fn invalid(path: &str, why: &str) -> GatewayError {
-    GatewayError::invalid_request(format!("{path}: {why}")).with_param(path)
-}
 
 /// Translates a Messages request into the internal chat request.
 pub fn chat_request(m: MessagesRequest) -> Result<ChatRequest, GatewayError> {

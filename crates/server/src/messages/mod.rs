@@ -31,7 +31,7 @@ use sluice_providers::{ChunkStream, Target};
 use sluice_types::{ChatRequest, ChatResponse, GatewayError, JsonMap};
 
 use crate::body::{parse_json, read_limited};
-use crate::chat::{self, ClientFormat};
+use crate::chat::{self, ClientFormat, Inbound};
 use crate::{ApiError, Gateway, RequestCx};
 
 /// Path of the Messages API; `count_tokens` is below it.
@@ -43,13 +43,15 @@ pub(crate) struct AnthropicMessages {
     id: String,
 }
 
-impl ClientFormat for AnthropicMessages {
+impl Inbound for AnthropicMessages {
     fn decode(bytes: Bytes, cx: &RequestCx) -> Result<(ChatRequest, Self), GatewayError> {
         let req = decode::chat_request(parse_json(&bytes)?)?;
         let id = format!("msg_{}", cx.id);
         Ok((req, Self { id }))
     }
+}
 
+impl ClientFormat for AnthropicMessages {
     fn json(&self, resp: ChatResponse, target: &Target) -> Result<Bytes, serde_json::Error> {
         let msg = encode::messages_response(resp, &self.id, &target.model);
         serde_json::to_vec(&msg).map(Bytes::from)
