@@ -140,7 +140,7 @@ pub async fn handle(
     );
     let resp = provider.forward_native(req, &cx.call).await?;
     // The provider's own x-ratelimit-* headers are relayed, so the gateway's are not added.
-    Ok(relay(resp, &target.provider))
+    Ok(relay(resp, &target.provider, model_in_path(path)))
 }
 
 /// Splits `/{provider}/{rest}` into the provider name and `/{rest}`.
@@ -212,9 +212,24 @@ fn relayed(name: &str) -> bool {
         || name.starts_with("x-ratelimit-")
 }
 
+/// The model a native path names: Gemini's and Vertex AI's `…/models/{model}:{method}`,
+/// Bedrock's `/model/{model}/{operation}`. Other APIs name it in the body, where the request
+/// log finds it in the answer.
+fn model_in_path(path: &str) -> Option<&str> {
+    let model = if let Some(at) = path.rfind("/models/") {
+        let rest = &path[at + "/models/".len()..];
+        rest.split([':', '/']).next()
+    } else {
+        let rest = path.strip_prefix("/model/")?;
+        rest.split('/').next()
+    };
+    model.filter(|m| !m.is_empty())
+}
+
 /// The upstream's response, status and body as they are, with the relayed headers and the
-/// gateway's own `x-sluice-provider` / `x-sluice-attempts`.
-fn relay(resp: http::Response<UpstreamBody>, provider: &str) -> Response {
+/// gateway's own `x-sluice-provider` / `x-sluice-attempts` (and `x-sluice-model` when the
+/// path names the model).
+fn relay(resp: http::Response<UpstreamBody>, provider: &str, model: Option<&str>) -> Response {
     let (parts, body) = resp.into_parts();
     let mut out = Response::new(Body::new(body));
     *out.status_mut() = parts.status;
@@ -233,6 +248,9 @@ fn relay(resp: http::Response<UpstreamBody>, provider: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(provider) {
         h.insert(HeaderName::from_static("x-sluice-provider"), v);
     }
+    if let Some(v) = model.and_then(|m| HeaderValue::from_str(m).ok()) {
+        h.insert(HeaderName::from_static("x-sluice-model"), v);
+    }
     h.insert(
         HeaderName::from_static("x-sluice-attempts"),
         HeaderValue::from(1u32),
@@ -243,6 +261,26 @@ fn relay(resp: http::Response<UpstreamBody>, provider: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn models_named_in_paths() {
+        assert_eq!(
+            model_in_path("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+            Some("gemini-2.5-flash")
+        );
+        assert_eq!(
+            model_in_path(
+                "/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"
+            ),
+            Some("gemini-2.5-pro")
+        );
+        assert_eq!(
+            model_in_path("/model/anthropic.claude-3-haiku-20240307-v1:0/converse"),
+            Some("anthropic.claude-3-haiku-20240307-v1:0")
+        );
+        assert_eq!(model_in_path("/v1/messages"), None);
+        assert_eq!(model_in_path("/v1beta/models"), None);
+    }
 
     #[test]
     fn paths_split_into_provider_and_rest() {

@@ -644,6 +644,79 @@ async fn native_requests_are_logged() {
     }
 }
 
+/// A native request's record has the tokens, the model and the cost, found in the answer
+/// the gateway relayed without decoding it: Anthropic JSON and streams (whose prompt count
+/// is only in `message_start`), and Gemini JSON (whose model is only in the path).
+#[tokio::test]
+async fn native_records_carry_tokens_model_and_cost() {
+    let mock = MockUpstream::start().await;
+    let gw = Sluice::start(&config(
+        &mock,
+        &format!("server: {{ admin_key: {ADMIN_KEY} }}\nlogging: {{ batch_interval: 50ms }}"),
+    ));
+    let admin = [("authorization", format!("Bearer {ADMIN_KEY}"))];
+    let headers: Vec<(&str, &str)> = vec![
+        ("content-type", "application/json"),
+        ("x-api-key", ADMIN_KEY),
+    ];
+    let calls = [
+        (
+            "native-json",
+            "/claude/v1/messages",
+            messages_body("hello there", false),
+        ),
+        (
+            "native-sse",
+            "/claude/v1/messages",
+            messages_body("hello there", true),
+        ),
+        (
+            "native-gem",
+            &format!("/gem{GEMINI_GENERATE}"),
+            gemini_body("hello there"),
+        ),
+    ];
+    for (id, path, body) in &calls {
+        let mut h = headers.clone();
+        h.push(("x-request-id", id));
+        let r = send(Method::POST, &gw.url(path), &h, body.clone()).await;
+        assert_ok(&r);
+    }
+    for (id, model) in [
+        ("native-json", "claude-sonnet-4-5"),
+        ("native-sse", "claude-sonnet-4-5"),
+        ("native-gem", "gemini-2.5-flash"),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let rec = loop {
+            let r = send(
+                Method::GET,
+                &gw.url(&format!("/admin/v1/logs/{id}")),
+                &[("authorization", admin[0].1.as_str())],
+                String::new(),
+            )
+            .await;
+            if r.status == 200 {
+                break r.json();
+            }
+            assert!(Instant::now() < deadline, "no record for {id}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(rec["api"], "native", "{rec}");
+        assert_eq!(rec["upstream_model"], model, "{rec}");
+        assert!(
+            rec["prompt_tokens"].as_u64().unwrap_or(0) > 0,
+            "{id}: {rec}"
+        );
+        assert!(
+            rec["completion_tokens"].as_u64().unwrap_or(0) > 0,
+            "{id}: {rec}"
+        );
+        assert_eq!(rec["usage_source"], "upstream", "{rec}");
+        assert!(rec["cost_usd"].as_f64().unwrap_or(0.0) > 0.0, "{id}: {rec}");
+    }
+}
+
 /// A native stream that goes silent for longer than the provider's `timeout.idle` is cut
 /// off instead of holding the client forever.
 #[tokio::test]

@@ -72,15 +72,25 @@ impl http_body::Body for CaptureBody {
     }
 }
 
-/// The last frames of a body, about [`TAIL_BYTES`] of them (reference-counted, not copied).
+/// The last frames of a body, about [`TAIL_BYTES`] of them (reference-counted, not copied),
+/// and its first [`HEAD_BYTES`] (where a stream names its model and, for Anthropic, its
+/// prompt's usage).
 #[derive(Debug, Default)]
 pub(super) struct Tail {
     frames: VecDeque<Bytes>,
     bytes: usize,
+    head: Vec<u8>,
 }
+
+/// How much of the start of a relayed body is kept.
+const HEAD_BYTES: usize = 4096;
 
 impl Tail {
     pub fn push(&mut self, data: &Bytes) {
+        let room = HEAD_BYTES.saturating_sub(self.head.len());
+        if room > 0 {
+            self.head.extend_from_slice(&data[..room.min(data.len())]);
+        }
         self.bytes += data.len();
         self.frames.push_back(data.clone());
         while self.bytes > TAIL_BYTES && self.frames.len() > 1 {
@@ -88,6 +98,11 @@ impl Tail {
                 self.bytes -= old.len();
             }
         }
+    }
+
+    /// The start of the body.
+    pub fn head(&self) -> &[u8] {
+        &self.head
     }
 
     pub fn concat(&self) -> Vec<u8> {

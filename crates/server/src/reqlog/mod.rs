@@ -519,9 +519,12 @@ impl Entry {
             r.guardrails = Some(serde_json::Value::Array(facts.guardrails));
         }
         let cache_hit = matches!(r.cache.as_deref(), Some("HIT" | "SEMANTIC-HIT"));
+        if let Some(t) = tail.as_ref().filter(|_| r.upstream_model.is_none()) {
+            r.upstream_model = usage::model_of_body(t.head());
+        }
         let mut tokens = match &facts.usage {
             Some(u) => Some(Tokens::from(u)),
-            None => tail.and_then(|t| usage::from_tail(&t.concat())),
+            None => tail.and_then(|t| usage::of_body(t.head(), &t.concat())),
         };
         r.usage_source = if tokens.is_some() {
             UsageSource::Upstream

@@ -44,16 +44,71 @@ impl From<&Usage> for Tokens {
     }
 }
 
+/// The usage of a body relayed undecoded, from its `tail` and, for what the tail's usage
+/// lacks (an Anthropic stream names its prompt tokens only in `message_start`), its `head`.
+pub(crate) fn of_body(head: &[u8], tail: &[u8]) -> Option<Tokens> {
+    let last = from_tail(tail);
+    match last {
+        Some(t) if t.prompt.is_some() => Some(t),
+        _ => {
+            let first = from_head(head);
+            match (last, first) {
+                (Some(mut t), Some(f)) => {
+                    t.prompt = f.prompt;
+                    t.cached = t.cached.or(f.cached);
+                    t.cache_write = t.cache_write.or(f.cache_write);
+                    Some(t)
+                }
+                (last, first) => last.or(first),
+            }
+        }
+    }
+}
+
+/// The model a relayed body names (`"model": "…"`, as OpenAI, Anthropic and Cohere answers
+/// do near their start), if its start names one.
+pub(crate) fn model_of_body(head: &[u8]) -> Option<String> {
+    let at = find(head, b"\"model\"")?;
+    let rest = &head[at + 7..];
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[colon] != b':' {
+        return None;
+    }
+    let value = serde_json::Deserializer::from_slice(&rest[colon + 1..])
+        .into_iter::<Value>()
+        .next()?
+        .ok()?;
+    value.as_str().filter(|m| !m.is_empty()).map(str::to_owned)
+}
+
 /// The last usage object in `tail` (the end of a JSON or SSE body), in any of the shapes the
 /// gateway relays: OpenAI chat, completions and embeddings (`prompt_tokens`), Responses
 /// (`input_tokens` with `*_details`), Anthropic (`input_tokens` plus cache counts, which are
-/// part of the prompt) and Gemini (`usageMetadata`).
+/// part of the prompt), Bedrock (`inputTokens`), Cohere (`tokens`) and Gemini
+/// (`usageMetadata`).
 pub(crate) fn from_tail(tail: &[u8]) -> Option<Tokens> {
-    let (key, at) = [&b"\"usageMetadata\""[..], &b"\"usage\""[..]]
+    let (key, at) = USAGE_KEYS
         .into_iter()
         .filter_map(|key| rfind(tail, key).map(|at| (key, at)))
         .max_by_key(|(_, at)| *at)?;
-    let rest = &tail[at + key.len()..];
+    usage_at(tail, key, at)
+}
+
+/// The first usage object in `head` (the start of a body).
+fn from_head(head: &[u8]) -> Option<Tokens> {
+    let (key, at) = USAGE_KEYS
+        .into_iter()
+        .filter_map(|key| find(head, key).map(|at| (key, at)))
+        .min_by_key(|(_, at)| *at)?;
+    usage_at(head, key, at)
+}
+
+/// The keys usage objects are found under.
+const USAGE_KEYS: [&[u8]; 2] = [b"\"usageMetadata\"", b"\"usage\""];
+
+/// The usage object of `key` found at `at` in `body`.
+fn usage_at(body: &[u8], key: &[u8], at: usize) -> Option<Tokens> {
+    let rest = &body[at + key.len()..];
     let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
     if rest[colon] != b':' {
         return None;
@@ -101,6 +156,27 @@ fn usage_object(u: &Value) -> Option<Tokens> {
                 .and_then(|d| n(d, "reasoning_tokens")),
         });
     }
+    if u.get("inputTokens").is_some() || u.get("outputTokens").is_some() {
+        // Bedrock Converse: cache reads and writes are apart from `inputTokens`.
+        let read = n(u, "cacheReadInputTokens");
+        let write = n(u, "cacheWriteInputTokens");
+        let input = n(u, "inputTokens");
+        return Some(Tokens {
+            prompt: input.map(|i| i + read.unwrap_or(0) + write.unwrap_or(0)),
+            completion: n(u, "outputTokens"),
+            cached: read,
+            cache_write: write,
+            reasoning: None,
+        });
+    }
+    if let Some(tokens) = u.get("tokens").filter(|t| t.is_object()) {
+        // Cohere v2: `tokens` counts what the model read and wrote.
+        return Some(Tokens {
+            prompt: n(tokens, "input_tokens"),
+            completion: n(tokens, "output_tokens"),
+            ..Tokens::default()
+        });
+    }
     if u.get("input_tokens").is_some() || u.get("output_tokens").is_some() {
         // Anthropic: cache reads and writes are billed apart from `input_tokens`.
         let read = n(u, "cache_read_input_tokens");
@@ -127,6 +203,10 @@ fn gemini(u: &Value) -> Tokens {
         cache_write: None,
         reasoning: n("thoughtsTokenCount"),
     }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -198,6 +278,49 @@ mod tests {
                 reasoning: Some(3),
             })
         );
+    }
+
+    #[test]
+    fn bedrock_cohere_and_anthropic_streams() {
+        let bedrock = br#"{"output":{},"stopReason":"end_turn","usage":{"inputTokens":12,"outputTokens":5,"totalTokens":17,"cacheReadInputTokens":3}}"#;
+        assert_eq!(
+            from_tail(bedrock),
+            Some(Tokens {
+                prompt: Some(15),
+                completion: Some(5),
+                cached: Some(3),
+                ..Tokens::default()
+            })
+        );
+        let cohere = br#"{"finish_reason":"COMPLETE","usage":{"billed_units":{"input_tokens":5,"output_tokens":2},"tokens":{"input_tokens":70,"output_tokens":2}}}"#;
+        assert_eq!(
+            from_tail(cohere).map(|t| (t.prompt, t.completion)),
+            Some((Some(70), Some(2)))
+        );
+        // An Anthropic stream: the prompt in `message_start`, the output in `message_delta`.
+        let head = br#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":25,"cache_read_input_tokens":10,"output_tokens":1}}}"#;
+        let tail = br#"event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}
+
+event: message_stop
+data: {"type":"message_stop"}"#;
+        assert_eq!(
+            of_body(head, tail),
+            Some(Tokens {
+                prompt: Some(35),
+                completion: Some(15),
+                cached: Some(10),
+                ..Tokens::default()
+            })
+        );
+        assert_eq!(model_of_body(head).as_deref(), Some("claude-sonnet-4-5"));
+        assert_eq!(
+            model_of_body(br#"{"id":"x","object":"chat.completion","model": "gpt-4o-mini-2024"}"#)
+                .as_deref(),
+            Some("gpt-4o-mini-2024")
+        );
+        assert_eq!(model_of_body(br#"{"candidates":[]}"#), None);
     }
 
     #[test]
