@@ -102,6 +102,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: &str, key: Option<String>)
         native: true,
         timeouts: Timeouts::default(),
         aws: None,
+        vertex: None,
     }
 }
 

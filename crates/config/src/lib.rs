@@ -20,6 +20,7 @@ pub mod presets;
 pub mod runtime;
 pub mod units;
 mod validate;
+pub mod vertex;
 
 use std::path::Path;
 
@@ -35,6 +36,7 @@ pub use runtime::{
 pub use runtime::{CacheBackend, CacheScope, CacheStoreConfig};
 pub use runtime::{OtlpProtocol, TelemetryConfig};
 pub use validate::parse_str;
+pub use vertex::{ServiceAccount, VertexConfig};
 
 /// Reads and validates the config file at `path`, interpolating from the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {

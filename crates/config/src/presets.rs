@@ -135,8 +135,6 @@ pub const AZURE_KIND: &str = "azure-openai";
 pub const AZURE_ALIAS: &str = "azure";
 /// The `kind` name of the built-in offline provider.
 pub const DEMO_KIND: &str = "demo";
-/// Kinds that exist in the design but are not in this build yet.
-pub const UNSUPPORTED_KINDS: &[&str] = &["vertex"];
 
 /// A provider with its own wire format.
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +144,8 @@ pub struct NativeRow {
     /// The kind.
     pub kind: ProviderKind,
     /// Default `base_url` (the host root, as the provider's SDK means it); empty when it
-    /// depends on other settings (Bedrock's follows the region: [`bedrock_base_url`]).
+    /// depends on other settings (Bedrock's follows the region: [`bedrock_base_url`];
+    /// Vertex AI's the location: [`vertex_base_url`]).
     pub base_url: &'static str,
     /// Environment variables holding the API key, in order of preference.
     pub api_key_env: &'static [&'static str],
@@ -179,6 +178,14 @@ pub const NATIVE: &[NativeRow] = &[
         base_url: "https://api.cohere.com",
         api_key_env: &["COHERE_API_KEY", "CO_API_KEY"],
     },
+    NativeRow {
+        kind_name: "vertex",
+        kind: ProviderKind::Vertex,
+        base_url: "",
+        // A service-account key file, not an API key: see `vertex_base_url` and
+        // `crate::vertex`.
+        api_key_env: &[],
+    },
 ];
 
 /// The default `base_url` of a `bedrock` provider in `region`: the Bedrock runtime endpoint,
@@ -187,31 +194,30 @@ pub fn bedrock_base_url(region: &str) -> String {
     format!("https://bedrock-runtime.{region}.amazonaws.com")
 }
 
-/// What a `kind` name means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KindLookup {
-    /// A kind this build can run.
-    Supported(ProviderKind),
-    /// A kind Sluice knows of but this build cannot run yet.
-    Unsupported,
-    /// Not a kind at all.
-    Unknown,
+/// The default `base_url` of a `vertex` provider in `location`: the regional endpoint
+/// `https://{location}-aiplatform.googleapis.com`, or `https://aiplatform.googleapis.com` for
+/// the `global` location.
+pub fn vertex_base_url(location: &str) -> String {
+    if location == "global" {
+        "https://aiplatform.googleapis.com".to_owned()
+    } else {
+        format!("https://{location}-aiplatform.googleapis.com")
+    }
 }
 
-/// Looks up a `kind` name (`openai`, `azure`, `anthropic`, …).
-pub fn lookup_kind(name: &str) -> KindLookup {
+/// Looks up a `kind` name (`openai`, `azure`, `anthropic`, …); `None` when it is not a kind.
+pub fn lookup_kind(name: &str) -> Option<ProviderKind> {
     if let Some(preset) = Preset::from_kind_name(name) {
-        KindLookup::Supported(ProviderKind::OpenAiCompatible(preset))
+        Some(ProviderKind::OpenAiCompatible(preset))
     } else if name == AZURE_KIND || name == AZURE_ALIAS {
-        KindLookup::Supported(ProviderKind::AzureOpenAi)
+        Some(ProviderKind::AzureOpenAi)
     } else if name == DEMO_KIND {
-        KindLookup::Supported(ProviderKind::Demo)
-    } else if let Some(row) = NATIVE.iter().find(|row| row.kind_name == name) {
-        KindLookup::Supported(row.kind)
-    } else if UNSUPPORTED_KINDS.contains(&name) {
-        KindLookup::Unsupported
+        Some(ProviderKind::Demo)
     } else {
-        KindLookup::Unknown
+        NATIVE
+            .iter()
+            .find(|row| row.kind_name == name)
+            .map(|row| row.kind)
     }
 }
 
@@ -268,7 +274,8 @@ impl ProviderKind {
             ProviderKind::Anthropic
             | ProviderKind::Gemini
             | ProviderKind::Bedrock
-            | ProviderKind::Cohere => self.native().map_or("", |row| row.kind_name),
+            | ProviderKind::Cohere
+            | ProviderKind::Vertex => self.native().map_or("", |row| row.kind_name),
         }
     }
 
@@ -338,30 +345,24 @@ mod tests {
     fn lookups() {
         assert_eq!(
             lookup_kind("openai"),
-            KindLookup::Supported(ProviderKind::OpenAiCompatible(Preset::OpenAi))
+            Some(ProviderKind::OpenAiCompatible(Preset::OpenAi))
+        );
+        assert_eq!(lookup_kind("azure"), Some(ProviderKind::AzureOpenAi));
+        assert_eq!(lookup_kind("azure-openai"), Some(ProviderKind::AzureOpenAi));
+        assert_eq!(lookup_kind("demo"), Some(ProviderKind::Demo));
+        assert_eq!(lookup_kind("vertex"), Some(ProviderKind::Vertex));
+        assert_eq!(ProviderKind::Vertex.kind_name(), "vertex");
+        assert_eq!(
+            vertex_base_url("europe-west4"),
+            "https://europe-west4-aiplatform.googleapis.com"
         );
         assert_eq!(
-            lookup_kind("azure"),
-            KindLookup::Supported(ProviderKind::AzureOpenAi)
+            vertex_base_url("global"),
+            "https://aiplatform.googleapis.com"
         );
-        assert_eq!(
-            lookup_kind("azure-openai"),
-            KindLookup::Supported(ProviderKind::AzureOpenAi)
-        );
-        assert_eq!(
-            lookup_kind("demo"),
-            KindLookup::Supported(ProviderKind::Demo)
-        );
-        assert_eq!(lookup_kind("vertex"), KindLookup::Unsupported);
-        assert_eq!(
-            lookup_kind("bedrock"),
-            KindLookup::Supported(ProviderKind::Bedrock)
-        );
+        assert_eq!(lookup_kind("bedrock"), Some(ProviderKind::Bedrock));
         assert_eq!(ProviderKind::Bedrock.kind_name(), "bedrock");
-        assert_eq!(
-            lookup_kind("cohere"),
-            KindLookup::Supported(ProviderKind::Cohere)
-        );
+        assert_eq!(lookup_kind("cohere"), Some(ProviderKind::Cohere));
         assert_eq!(ProviderKind::Cohere.kind_name(), "cohere");
         assert_eq!(
             ProviderKind::Cohere.native().map(|row| row.base_url),
@@ -371,11 +372,8 @@ mod tests {
             bedrock_base_url("eu-west-3"),
             "https://bedrock-runtime.eu-west-3.amazonaws.com"
         );
-        assert_eq!(
-            lookup_kind("anthropic"),
-            KindLookup::Supported(ProviderKind::Anthropic)
-        );
-        assert_eq!(lookup_kind("opnai"), KindLookup::Unknown);
+        assert_eq!(lookup_kind("anthropic"), Some(ProviderKind::Anthropic));
+        assert_eq!(lookup_kind("opnai"), None);
         assert_eq!(ProviderKind::AzureOpenAi.kind_name(), "azure-openai");
         assert_eq!(
             ProviderKind::OpenAiCompatible(Preset::LmStudio).kind_name(),

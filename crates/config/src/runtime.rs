@@ -6,6 +6,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 pub use sluice_types::{ClassSet, ErrorClass};
 
+use crate::vertex::VertexConfig;
+
 /// A complete, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -221,6 +223,9 @@ pub enum ProviderKind {
     Bedrock,
     /// Cohere's Chat API v2.
     Cohere,
+    /// Google Vertex AI: Gemini models (`generateContent`) and Anthropic models
+    /// (`rawPredict`), with OAuth access tokens from a service account.
+    Vertex,
     /// The built-in offline `demo` provider.
     Demo,
 }
@@ -296,6 +301,8 @@ pub struct ProviderConfig {
     pub timeouts: Timeouts,
     /// AWS region and credentials; `Some` for `bedrock` providers only.
     pub aws: Option<AwsConfig>,
+    /// Project, location and credentials; `Some` for `vertex` providers only.
+    pub vertex: Option<VertexConfig>,
 }
 
 /// The AWS settings of a `bedrock` provider.

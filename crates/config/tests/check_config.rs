@@ -140,7 +140,7 @@ guardrails:
         problems(yaml),
         [
             r#"server.shutdown_grace: expected a duration like 250ms, 30s or 5m, got "fast""#,
-            r#"providers.openai.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout, region, access_key_id, secret_access_key, session_token; did you mean "timeout"?"#,
+            r#"providers.openai.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout, region, access_key_id, secret_access_key, session_token, project, location, credentials; did you mean "timeout"?"#,
             "providers.openai.api_key: environment variable OPENAI_API_KEY is not set",
             r#"models[0].targets[0].provider: unknown provider "opnai"; known: openai, azure, local"#,
             r#"models[0].retry.backoff: expected a duration like 250ms, 30s or 5m, got "soon""#,

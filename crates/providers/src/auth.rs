@@ -1,6 +1,7 @@
 //! How the transport authenticates each upstream request: fixed credential headers (Bearer,
-//! `x-api-key`, `api-key`, `x-goog-api-key`), or an AWS Signature Version 4 computed per
-//! request over its method, URL, headers and body.
+//! `x-api-key`, `api-key`, `x-goog-api-key`), an AWS Signature Version 4 computed per
+//! request over its method, URL, headers and body, or a Google OAuth access token of a
+//! service account (Vertex AI; see [`google`]).
 //!
 //! The choice is made once, when the provider is built ([`Auth::for_config`]). Bedrock
 //! providers sign with SigV4 (service `bedrock`) unless they have an `api_key` (a Bedrock
@@ -12,8 +13,16 @@
 //! `bedrock-runtime.{region}.amazonaws.com` base URL. Secrets stay inside
 //! `aws-credential-types`' `Credentials` (zeroized, redacted in `Debug`) and every
 //! credential header is marked sensitive.
+//!
+//! Vertex AI providers send `Authorization: Bearer` with an access token of their service
+//! account, fetched and cached by [`google::GoogleAuth`], unless they have an `api_key` (an
+//! access token obtained elsewhere, sent as it is).
 
-use std::time::SystemTime;
+mod google;
+mod jwt;
+mod token;
+
+use std::time::{Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -23,6 +32,8 @@ use http::{HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 use sluice_config::{ProviderConfig, ProviderKind};
 use sluice_types::GatewayError;
+
+use google::GoogleAuth;
 
 /// The service name Bedrock runtime requests are signed for.
 pub(crate) const BEDROCK_SERVICE: &str = "bedrock";
@@ -41,6 +52,13 @@ pub(crate) enum Auth {
         headers: Vec<(HeaderName, HeaderValue)>,
         /// The credentials and scope.
         signer: SigV4,
+    },
+    /// Configured extra headers, then `authorization` with a Google access token.
+    Google {
+        /// Configured extra headers.
+        headers: Vec<(HeaderName, HeaderValue)>,
+        /// The service account's tokens.
+        tokens: Box<GoogleAuth>,
     },
 }
 
@@ -69,6 +87,25 @@ impl Auth {
             let signer = SigV4::for_config(cfg, env)?;
             return Ok(Auth::SigV4 { headers, signer });
         }
+        if cfg.kind == ProviderKind::Vertex && cfg.api_key.is_none() {
+            let account = cfg
+                .vertex
+                .as_ref()
+                .and_then(|v| v.service_account.as_ref())
+                .ok_or_else(|| {
+                    GatewayError::internal(format!(
+                        "provider {}: no service-account credentials (credentials, or an \
+                         api_key holding an access token)",
+                        cfg.name
+                    ))
+                })?;
+            let client = crate::http::http_client(cfg.timeouts.connect);
+            let tokens = GoogleAuth::new(&cfg.name, account, client)?;
+            return Ok(Auth::Google {
+                headers,
+                tokens: Box::new(tokens),
+            });
+        }
         let mut out = Vec::new();
         if let Some(key) = &cfg.api_key {
             let (name, value) = match cfg.kind {
@@ -84,11 +121,13 @@ impl Auth {
                     HeaderName::from_static("x-goog-api-key"),
                     key.expose_secret().to_owned(),
                 ),
-                // Cohere keys and Bedrock API keys are Bearer tokens too.
+                // Cohere keys, Bedrock API keys and Vertex AI access tokens are Bearer tokens
+                // too.
                 ProviderKind::OpenAiCompatible(_)
                 | ProviderKind::Demo
                 | ProviderKind::Bedrock
-                | ProviderKind::Cohere => {
+                | ProviderKind::Cohere
+                | ProviderKind::Vertex => {
                     (AUTHORIZATION, format!("Bearer {}", key.expose_secret()))
                 }
             };
@@ -106,24 +145,33 @@ impl Auth {
     }
 
     /// Adds the credentials to a request about to be sent; `body` is its whole body (only
-    /// read when signing).
-    pub(crate) fn apply(
+    /// read when signing). An access token that must be fetched first is fetched by
+    /// `deadline`.
+    pub(crate) async fn apply(
         &self,
         parts: &mut http::request::Parts,
         body: &[u8],
+        deadline: Instant,
     ) -> Result<(), GatewayError> {
+        let insert = |parts: &mut http::request::Parts, headers: &[(HeaderName, HeaderValue)]| {
+            for (k, v) in headers {
+                parts.headers.insert(k.clone(), v.clone());
+            }
+        };
         match self {
             Auth::Headers(headers) => {
-                for (k, v) in headers {
-                    parts.headers.insert(k.clone(), v.clone());
-                }
+                insert(parts, headers);
                 Ok(())
             }
             Auth::SigV4 { headers, signer } => {
-                for (k, v) in headers {
-                    parts.headers.insert(k.clone(), v.clone());
-                }
+                insert(parts, headers);
                 signer.sign(parts, body, SystemTime::now())
+            }
+            Auth::Google { headers, tokens } => {
+                insert(parts, headers);
+                let token = tokens.authorization(deadline).await?;
+                parts.headers.insert(AUTHORIZATION, token);
+                Ok(())
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The one HTTP transport: pooled keep-alive connections over rustls (HTTP/2 where the
-//! upstream offers it), credentials (headers or a SigV4 signature, see [`crate::auth`]),
+//! upstream offers it), credentials (headers, a SigV4 signature or a Google access token,
+//! see [`crate::auth`]),
 //! deadlines, stream framing (see [`crate::driver`]) and transport error capture.
 
 use std::sync::Arc;
@@ -35,15 +36,35 @@ const MAX_UPSTREAM_BODY: usize = 64 << 20;
 /// routes (the provider's own are added in their place).
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "api-key", "x-goog-api-key"];
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+/// The pooled client every provider (and the Google token endpoint) is reached with.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// A pooled keep-alive client over rustls (HTTP/2 where the server offers it, plain HTTP for
+/// `http://` URLs), connecting within `connect_timeout`.
+pub(crate) fn http_client(connect_timeout: std::time::Duration) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .build(https)
+}
 
 /// A provider reached over HTTP, speaking the wire format of codec `C`.
 pub struct HttpProvider<C: Codec> {
     name: Arc<str>,
     codec: Arc<C>,
     client: HttpClient,
-    /// Credentials and configured extra headers, added to every request.
-    auth: Auth,
+    /// Credentials and configured extra headers, added to every request (shared by the
+    /// providers [`HttpProvider::with_codec`] makes).
+    auth: Arc<Auth>,
     /// The configured base URL without a trailing slash, for native pass-through.
     base_url: String,
     /// What the provider speaks, for native pass-through's URL and header rules.
@@ -55,29 +76,30 @@ pub struct HttpProvider<C: Codec> {
 impl<C: Codec> HttpProvider<C> {
     /// A provider for `cfg` with its own connection pool.
     pub fn new(cfg: &ProviderConfig, codec: C) -> Result<Self, GatewayError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(cfg.timeouts.connect));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .build(https);
         let auth = Auth::for_config(cfg, &|name| std::env::var(name).ok())?;
         Ok(Self {
             name: cfg.name.as_str().into(),
             codec: Arc::new(codec),
-            client,
-            auth,
+            client: http_client(cfg.timeouts.connect),
+            auth: Arc::new(auth),
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),
             kind: cfg.kind,
             drop_unsupported: cfg.drop_unsupported,
         })
+    }
+
+    /// The same provider speaking codec `D`: one name, connection pool and set of credentials
+    /// (one cached access token) for the wire formats of one upstream.
+    pub(crate) fn with_codec<D: Codec>(&self, codec: D) -> HttpProvider<D> {
+        HttpProvider {
+            name: self.name.clone(),
+            codec: Arc::new(codec),
+            client: self.client.clone(),
+            auth: self.auth.clone(),
+            base_url: self.base_url.clone(),
+            kind: self.kind,
+            drop_unsupported: self.drop_unsupported,
+        }
     }
 
     /// Sends `headers` and `body` to `url` within `timeouts` (and the request's deadline), and
@@ -109,7 +131,8 @@ impl<C: Codec> HttpProvider<C> {
 
     /// Adds the credentials and sends one request, then waits for the response head, within
     /// the first-byte deadline. A request that is signed has its body read first (within the
-    /// same deadline), since the signature covers it.
+    /// same deadline), since the signature covers it; an access token that must be fetched
+    /// first is fetched within that deadline too.
     async fn send(
         &self,
         req: Request<UpstreamBody>,
@@ -136,10 +159,10 @@ impl<C: Codec> HttpProvider<C> {
                 }
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
-            self.auth.apply(&mut parts, &bytes)?;
+            self.auth.apply(&mut parts, &bytes, first_byte).await?;
             box_body(bytes)
         } else {
-            self.auth.apply(&mut parts, &[])?;
+            self.auth.apply(&mut parts, &[], first_byte).await?;
             body
         };
         let req = Request::from_parts(parts, body);
@@ -360,8 +383,8 @@ impl<C: Codec> Provider for HttpProvider<C> {
 /// `base_url` ends in `/v1` for the OpenAI family while native clients send the full path
 /// (`/openai/v1/chat/completions`), so for that family a leading `/v1` segment of `path` is
 /// dropped when `base_url` ends in `/v1`: both `/openai/v1/models` and `/openai/models` reach
-/// `{base_url}/models`. Anthropic's, Gemini's, Bedrock's and Cohere's base URLs are host roots,
-/// so their paths are appended as they are. Gemini's `key` query parameter (a client credential) is removed.
+/// `{base_url}/models`. Anthropic's, Gemini's, Bedrock's, Cohere's and Vertex AI's base URLs
+/// are host roots, so their paths are appended as they are. Gemini's `key` query parameter (a client credential) is removed.
 fn native_url(base_url: &str, kind: ProviderKind, path: &str, query: Option<&str>) -> String {
     let openai_family = matches!(
         kind,
@@ -424,7 +447,8 @@ async fn read_body(
     }
 }
 
-fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> GatewayError {
+/// A client error with the chain of its sources: `error: source: source's source`.
+pub(crate) fn error_detail(e: &hyper_util::client::legacy::Error) -> String {
     let mut detail = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -432,6 +456,11 @@ fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> Gateway
         detail.push_str(&s.to_string());
         src = s.source();
     }
+    detail
+}
+
+fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> GatewayError {
+    let detail = error_detail(e);
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         if s.is::<http_body_util::LengthLimitError>() {

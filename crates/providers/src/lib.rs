@@ -4,7 +4,8 @@
 //! answers (whole bodies or stream events) back into [`ChatResponse`] / [`ChatChunk`]; it does
 //! no I/O, so it is tested with fixtures alone. [`HttpProvider`] owns everything that touches
 //! the network for every codec: the pooled rustls client (HTTP/2 where offered),
-//! authentication (credential headers, or AWS SigV4 signing), deadlines, stream framing (SSE,
+//! authentication (credential headers, AWS SigV4 signing, or Google service-account access
+//! tokens), deadlines, stream framing (SSE,
 //! or the AWS binary event stream a codec declares with [`Codec::framing`]), and turning
 //! transport failures into typed [`GatewayError`]s.
 //! OpenAI-compatible vendors are data (a preset row in `sluice-config`), not code. The router
@@ -26,6 +27,7 @@ pub mod openai_compat;
 mod ratelimit;
 mod sse;
 mod translate;
+pub mod vertex;
 
 use std::sync::Arc;
 
@@ -66,5 +68,6 @@ pub fn build(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
             cfg,
             bedrock::BedrockCodec::for_config(cfg),
         )?),
+        ProviderKind::Vertex => Arc::new(vertex::VertexProvider::new(cfg)?),
     })
 }

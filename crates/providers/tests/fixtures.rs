@@ -1,7 +1,9 @@
 //! Fixture tests for the provider codecs.
 //!
 //! Each provider's cases live under `fixtures/<provider>/`, and [`suites`] says which codec,
-//! target model and upstream URL go with each directory. Every directory is one case:
+//! target model and upstream URL go with each directory; the Gemini and Anthropic cases run
+//! a second time through the Vertex AI codecs, which must translate the same way. Every
+//! directory is one case:
 //! - `input.json`: the request the client sends (any model name);
 //! - `upstream_request.json`: the body the codec must send, with the model swapped for the
 //!   suite's target model;
@@ -27,13 +29,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
-use sluice_config::{Preset, ProviderConfig, ProviderKind, Timeouts};
+use sluice_config::{Preset, ProviderConfig, ProviderKind, Timeouts, VertexConfig};
 use sluice_providers::anthropic::AnthropicCodec;
 use sluice_providers::bedrock::BedrockCodec;
 use sluice_providers::cohere::CohereCodec;
 use sluice_providers::eventstream::{encode_event, encode_exception};
 use sluice_providers::gemini::GeminiCodec;
 use sluice_providers::openai_compat::OpenAiCodec;
+use sluice_providers::vertex::{VERTEX_ANTHROPIC_VERSION, VertexAnthropicCodec, VertexGeminiCodec};
 use sluice_providers::{
     Codec, DecodeCx, EventStreamParser, SseEvent, SseParser, Target, UpstreamRequest,
 };
@@ -41,8 +44,13 @@ use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 /// One provider's fixtures: where they are and what runs them.
 struct Suite {
+    /// The suite's name (its test); the directory's name unless another suite runs it.
+    name: &'static str,
     /// The directory under `fixtures/`.
     dir: &'static str,
+    /// `upstream_request.json` as this suite's codec sends it (Claude on Vertex AI names the
+    /// model in the URL, and the version in the body).
+    request: fn(Value) -> Value,
     /// The upstream model every case targets.
     model: &'static str,
     /// Whether an encoded request went to the right URL.
@@ -54,7 +62,9 @@ struct Suite {
 fn suites() -> Vec<Suite> {
     vec![
         Suite {
+            name: "openai",
             dir: "openai",
+            request: same,
             model: "gpt-4o-mini",
             url_ok: |url| url == "https://api.openai.com/v1/chat/completions",
             codec: Box::new(OpenAiCodec::for_config(&provider(
@@ -63,7 +73,9 @@ fn suites() -> Vec<Suite> {
             ))),
         },
         Suite {
+            name: "anthropic",
             dir: "anthropic",
+            request: same,
             model: "claude-sonnet-4-5",
             url_ok: |url| url == "https://api.anthropic.com/v1/messages",
             codec: Box::new(AnthropicCodec::for_config(&provider(
@@ -72,7 +84,9 @@ fn suites() -> Vec<Suite> {
             ))),
         },
         Suite {
+            name: "gemini",
             dir: "gemini",
+            request: same,
             model: "gemini-2.5-flash",
             url_ok: |url| {
                 let base =
@@ -86,7 +100,9 @@ fn suites() -> Vec<Suite> {
             ))),
         },
         Suite {
+            name: "cohere",
             dir: "cohere",
+            request: same,
             model: "command-a-03-2025",
             url_ok: |url| url == "https://api.cohere.com/v2/chat",
             codec: Box::new(CohereCodec::for_config(&provider(
@@ -95,7 +111,9 @@ fn suites() -> Vec<Suite> {
             ))),
         },
         Suite {
+            name: "bedrock",
             dir: "bedrock",
+            request: same,
             model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
             url_ok: |url| {
                 let base = "https://bedrock-runtime.us-east-1.amazonaws.com/model/\
@@ -107,7 +125,60 @@ fn suites() -> Vec<Suite> {
                 "https://bedrock-runtime.us-east-1.amazonaws.com",
             ))),
         },
+        // The Gemini and Anthropic cases again, through their Vertex AI codecs.
+        Suite {
+            name: "vertex-gemini",
+            dir: "gemini",
+            request: same,
+            model: "gemini-2.5-flash",
+            url_ok: |url| {
+                let base = format!("{VERTEX}/publishers/google/models/gemini-2.5-flash");
+                url == format!("{base}:generateContent")
+                    || url == format!("{base}:streamGenerateContent?alt=sse")
+            },
+            codec: Box::new(VertexGeminiCodec::for_config(&vertex_provider()).unwrap()),
+        },
+        Suite {
+            name: "vertex-anthropic",
+            dir: "anthropic",
+            request: |mut body| {
+                let map = body.as_object_mut().unwrap();
+                map.remove("model");
+                map.insert("anthropic_version".into(), VERTEX_ANTHROPIC_VERSION.into());
+                body
+            },
+            model: "claude-sonnet-4-5",
+            url_ok: |url| {
+                let base = format!("{VERTEX}/publishers/anthropic/models/claude-sonnet-4-5");
+                url == format!("{base}:rawPredict") || url == format!("{base}:streamRawPredict")
+            },
+            codec: Box::new(VertexAnthropicCodec::for_config(&vertex_provider()).unwrap()),
+        },
     ]
+}
+
+/// The upstream request a suite's codec sends is the one in the fixture.
+fn same(body: Value) -> Value {
+    body
+}
+
+/// Where the Vertex AI suites' provider sends its requests.
+const VERTEX: &str =
+    "https://us-east5-aiplatform.googleapis.com/v1/projects/p-1/locations/us-east5";
+
+/// A `vertex` provider in project `p-1`, location `us-east5`.
+fn vertex_provider() -> ProviderConfig {
+    ProviderConfig {
+        vertex: Some(VertexConfig {
+            project: "p-1".into(),
+            location: "us-east5".into(),
+            service_account: None,
+        }),
+        ..provider(
+            ProviderKind::Vertex,
+            "https://us-east5-aiplatform.googleapis.com",
+        )
+    }
 }
 
 fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
@@ -123,6 +194,7 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
         native: true,
         timeouts: Timeouts::default(),
         aws: None,
+        vertex: None,
     }
 }
 
@@ -342,7 +414,7 @@ fn run_case(suite: &Suite, dir: &Path) -> Result<Kind, String> {
     let text = read(dir, "input.json")?;
     let mut input: ChatRequest = serde_json::from_str(&text)
         .map_err(|e| format!("input.json is not a chat request: {e}"))?;
-    let expected_request = read_json(dir, "upstream_request.json")?;
+    let expected_request = (suite.request)(read_json(dir, "upstream_request.json")?);
     // Both encodings must send the same request: the typed fields, and the client's own
     // bytes with the model replaced (what the server forwards when nothing changed).
     for (what, raw) in [("typed", None), ("raw", Some(Bytes::from(text.clone())))] {
@@ -474,13 +546,14 @@ fn case_dirs(root: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// Runs every case of the suite in `fixtures/<dir>`.
-fn run_suite(dir: &str) {
+/// Runs every case of suite `name` (in `fixtures/<dir>`).
+fn run_suite(name: &str) {
     let suites = suites();
     let suite = suites
         .iter()
-        .find(|s| s.dir == dir)
-        .unwrap_or_else(|| panic!("no suite {dir}"));
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no suite {name}"));
+    let dir = suite.dir;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures")
         .join(dir);
@@ -498,7 +571,7 @@ fn run_suite(dir: &str) {
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
     assert!(json >= 1, "no JSON case ran");
     assert!(sse >= 1, "no stream case ran");
-    eprintln!("{dir}: {json} JSON, {sse} stream and {errors} error cases passed");
+    eprintln!("{name}: {json} JSON, {sse} stream and {errors} error cases passed");
 }
 
 #[test]
@@ -555,4 +628,14 @@ fn incomplete_cases_fail() {
     assert!(run_case(&dir).unwrap_err().contains("unexpected file"));
 
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn vertex_gemini_fixtures() {
+    run_suite("vertex-gemini");
+}
+
+#[test]
+fn vertex_anthropic_fixtures() {
+    run_suite("vertex-anthropic");
 }

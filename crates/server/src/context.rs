@@ -305,6 +305,7 @@ fn genai_provider(kind: ProviderKind) -> Option<&'static str> {
         ProviderKind::Gemini => "gcp.gemini",
         ProviderKind::Bedrock => "aws.bedrock",
         ProviderKind::Cohere => "cohere",
+        ProviderKind::Vertex => "gcp.vertex_ai",
         ProviderKind::Demo => return None,
     })
 }

@@ -122,6 +122,7 @@ fn vendor(kind: ProviderKind) -> &'static str {
         ProviderKind::Gemini => "gemini",
         ProviderKind::Bedrock => "bedrock",
         ProviderKind::Cohere => "cohere",
+        ProviderKind::Vertex => "vertex",
         ProviderKind::Demo => "demo",
     }
 }

@@ -15,6 +15,9 @@
 //! no sleeping, so the same server (binary `sluice-mock`) doubles as the
 //! benchmark's upstream.
 //!
+//! The Anthropic, Gemini, Cohere, Bedrock and Vertex AI wire formats are served too (see
+//! their modules); Vertex AI's with the OAuth token endpoint its callers sign in at.
+//!
 //! [`OtlpReceiver`] stands in for an OpenTelemetry collector: it takes trace exports over
 //! OTLP/HTTP and OTLP/gRPC and decodes their spans for tests to check.
 
@@ -30,6 +33,7 @@ pub mod gemini;
 mod otlp;
 mod server;
 mod state;
+pub mod vertex;
 mod wire;
 
 use std::io;
@@ -175,6 +179,17 @@ impl MockUpstream {
 
     pub fn set_latency(&self, latency: Duration) {
         self.state.set_latency(latency);
+    }
+
+    /// Sets the lifetime of the access tokens the Vertex AI token endpoint issues from now on
+    /// (default one hour; its answers round `expires_in` down to whole seconds).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.state.tokens.set_lifetime(lifetime);
+    }
+
+    /// The URL of the mock's OAuth token endpoint, for [`vertex::service_account`].
+    pub fn token_uri(&self) -> String {
+        format!("http://{}/token", self.addr)
     }
 
     /// Sets the pause before every stream chunk (zero turns it off).

@@ -108,7 +108,7 @@ async fn handle(
         }
         Some(Behavior::ChunkInterval(d)) => plan.interval = d,
     }
-    let reply = route(&parts, &body, n);
+    let reply = route(&parts, &body, n, &state);
     let aws_headers = crate::bedrock::response_headers(parts.uri.path(), &reply, n);
     let mut resp = match reply {
         Reply::Json { status, body } => {
@@ -141,9 +141,13 @@ fn endpoint(path: &str) -> (&str, Option<&str>) {
     (path, None)
 }
 
-fn route(parts: &http::request::Parts, body: &Bytes, n: u64) -> Reply {
+fn route(parts: &http::request::Parts, body: &Bytes, n: u64, state: &State) -> Reply {
     let (endpoint, deployment) = endpoint(parts.uri.path());
     match (&parts.method, endpoint) {
+        (&Method::POST, "/token") => crate::vertex::token(parts, body, n, &state.tokens),
+        (&Method::POST, _) if crate::vertex::is_vertex(parts.uri.path()) => {
+            crate::vertex::reply(parts, body, n, &state.tokens)
+        }
         (&Method::POST, "/chat/completions") => chat::reply(body, n, deployment),
         (&Method::POST, "/messages") => crate::anthropic::reply(parts, body, n),
         (&Method::POST, "/v2/chat") => crate::cohere::reply(parts, body, n),

@@ -62,6 +62,8 @@ pub(crate) struct State {
     fail_per_million: AtomicU32,
     closed: Mutex<Vec<Instant>>,
     closed_tx: watch::Sender<usize>,
+    /// The access tokens the Vertex AI token endpoint issued.
+    pub(crate) tokens: crate::vertex::Tokens,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,6 +88,7 @@ impl State {
             fail_per_million: AtomicU32::new(0),
             closed: Mutex::new(Vec::new()),
             closed_tx,
+            tokens: crate::vertex::Tokens::default(),
         }
     }
 

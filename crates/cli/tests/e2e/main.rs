@@ -30,3 +30,4 @@ mod streaming;
 mod tenancy;
 mod tenancy_cli;
 mod tracing;
+mod vertex;

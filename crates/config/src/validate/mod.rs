@@ -15,6 +15,7 @@ mod providers;
 mod routing;
 mod server;
 mod telemetry;
+mod vertex;
 
 use serde_norway::Value;
 

@@ -4,7 +4,8 @@ use secrecy::SecretString;
 use serde_norway::{Mapping, Value};
 
 use super::ctx::{Ctx, closest};
-use crate::presets::{self, KindLookup, lookup_kind};
+use super::vertex;
+use crate::presets::{self, lookup_kind};
 use crate::runtime::{
     AwsConfig, DEFAULT_AZURE_API_VERSION, Preset, ProviderConfig, ProviderKind, Timeouts,
 };
@@ -23,6 +24,9 @@ const FIELDS: &[&str] = &[
     "access_key_id",
     "secret_access_key",
     "session_token",
+    "project",
+    "location",
+    "credentials",
 ];
 /// The fields only `bedrock` providers take.
 const AWS_FIELDS: &[&str] = &[
@@ -53,7 +57,7 @@ pub(super) fn providers(ctx: &mut Ctx<'_>, value: &Value) -> Vec<ProviderConfig>
 /// Reads one provider; the path is already `providers.<name>`.
 fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConfig> {
     let name_ok = check_name(ctx, name);
-    let kind = kind(ctx, name, value)?;
+    let kind = kind(ctx, name, value);
     let map = ctx.object(value, FIELDS, &[])?;
 
     let base_url = ctx.field(map, "base_url", base_url);
@@ -69,6 +73,12 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
 
     let kind = kind?;
     let aws = aws(ctx, kind, map);
+    let vertex = vertex::vertex(
+        ctx,
+        kind,
+        map,
+        api_key.as_ref().is_some_and(|k| !k.is_empty()),
+    );
     let default_base_url = match kind {
         ProviderKind::OpenAiCompatible(preset) => preset.default_base_url().to_owned(),
         ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Cohere => {
@@ -84,6 +94,10 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
             }
             region.map(presets::bedrock_base_url).unwrap_or_default()
         }
+        ProviderKind::Vertex => vertex
+            .as_ref()
+            .map(|v| presets::vertex_base_url(&v.location))
+            .unwrap_or_default(),
         ProviderKind::AzureOpenAi | ProviderKind::Demo => String::new(),
     };
     let needs_base_url = matches!(
@@ -123,6 +137,7 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
         native,
         timeouts,
         aws,
+        vertex,
     })
 }
 
@@ -196,55 +211,36 @@ fn check_name(ctx: &mut Ctx<'_>, name: &str) -> bool {
     ok
 }
 
-/// Resolves the provider's kind.
-///
-/// The outer `None` means "stop here" (an unsupported kind, whose other fields are not
-/// checked); the inner `None` means the kind is wrong but the fields are still worth checking.
-fn kind(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<Option<ProviderKind>> {
+/// Resolves the provider's kind; `None` when it is wrong (the fields are still worth
+/// checking).
+fn kind(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderKind> {
     let explicit = match value.get("kind") {
         None | Some(Value::Null) => None,
-        Some(kind) => match ctx.key("kind", |ctx| ctx.string(kind)) {
-            Some(kind) => Some(kind),
-            None => return Some(None),
-        },
+        Some(kind) => Some(ctx.key("kind", |ctx| ctx.string(kind))?),
     };
     let kind_name = explicit.as_deref().unwrap_or(name);
-    match lookup_kind(kind_name) {
-        KindLookup::Supported(kind) => Some(Some(kind)),
-        KindLookup::Unsupported => {
-            ctx.issue_at(
-                "kind",
-                format!("provider kind \"{kind_name}\" is not supported by this build yet"),
-            );
-            None
-        }
-        KindLookup::Unknown => {
-            let known: Vec<&str> = presets::supported_kind_names().collect();
-            let message = match explicit {
-                Some(_) => unknown_kind(kind_name, &known),
-                None => format!(
-                    "missing required field \"kind\" (\"{name}\" is not a provider kind); known: {}",
-                    known.join(", ")
-                ),
-            };
-            ctx.issue_at("kind", message);
-            Some(None)
-        }
+    if let Some(kind) = lookup_kind(kind_name) {
+        return Some(kind);
     }
+    let known: Vec<&str> = presets::supported_kind_names().collect();
+    let message = match explicit {
+        Some(_) => unknown_kind(kind_name, &known),
+        None => format!(
+            "missing required field \"kind\" (\"{name}\" is not a provider kind); known: {}",
+            known.join(", ")
+        ),
+    };
+    ctx.issue_at("kind", message);
+    None
 }
 
-/// `unknown provider kind "opnai"; known: …; did you mean "openai"?`, also suggesting
-/// kinds that are not supported yet.
+/// `unknown provider kind "opnai"; known: …; did you mean "openai"?`.
 fn unknown_kind(kind: &str, known: &[&str]) -> String {
     let mut message = format!(
         "unknown provider kind \"{kind}\"; known: {}",
         known.join(", ")
     );
-    let candidates = known
-        .iter()
-        .copied()
-        .chain([presets::AZURE_ALIAS])
-        .chain(presets::UNSUPPORTED_KINDS.iter().copied());
+    let candidates = known.iter().copied().chain([presets::AZURE_ALIAS]);
     if let Some(close) = closest(kind, candidates) {
         message.push_str(&format!("; did you mean \"{close}\"?"));
     }
@@ -419,13 +415,13 @@ providers:
     fn kind_problems() {
         assert_eq!(
             errors(
-                "providers:\n  x: { kind: opnai }\n  vertex: { region: a }\n  bedrock: { region: us-east-1 }\n  foo: { tiemout: {} }\n"
+                "providers:\n  x: { kind: opnai }\n  vertex: { region: a, project: p, api_key: t }\n  bedrock: { region: us-east-1 }\n  foo: { tiemout: {} }\n"
             ),
             [
-                r#"providers.x.kind: unknown provider kind "opnai"; known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, bedrock, cohere, azure-openai, demo; did you mean "openai"?"#,
-                r#"providers.vertex.kind: provider kind "vertex" is not supported by this build yet"#,
-                r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, bedrock, cohere, azure-openai, demo"#,
-                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout, region, access_key_id, secret_access_key, session_token; did you mean "timeout"?"#,
+                r#"providers.x.kind: unknown provider kind "opnai"; known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, bedrock, cohere, vertex, azure-openai, demo; did you mean "openai"?"#,
+                "providers.vertex.region: only bedrock providers take AWS settings",
+                r#"providers.foo.kind: missing required field "kind" ("foo" is not a provider kind); known: openai, groq, together, mistral, deepseek, xai, fireworks, openrouter, perplexity, ollama, vllm, lmstudio, openai-compatible, anthropic, gemini, bedrock, cohere, vertex, azure-openai, demo"#,
+                r#"providers.foo.tiemout: unknown field "tiemout"; expected one of: kind, base_url, api_key, api_version, headers, direct, drop_unsupported, native, timeout, region, access_key_id, secret_access_key, session_token, project, location, credentials; did you mean "timeout"?"#,
             ]
         );
     }

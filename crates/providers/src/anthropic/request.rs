@@ -98,9 +98,36 @@ impl AnthropicCodec {
         req: &ChatRequest,
         target: &Target,
     ) -> Result<UpstreamRequest, GatewayError> {
+        let body = self.messages_request(req, target, "Anthropic Messages API")?;
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| GatewayError::internal(format!("could not encode the request: {e}")))?;
+        Ok(UpstreamRequest {
+            url: self.messages_url(),
+            headers: vec![
+                (
+                    HeaderName::from_static("anthropic-version"),
+                    HeaderValue::from_static(ANTHROPIC_VERSION),
+                ),
+                (
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+            ],
+            body: Bytes::from(bytes),
+        })
+    }
+
+    /// The Messages request body for `req` on `target`; `api` names the API in refusals
+    /// (Claude on Vertex AI sends the same body with its own URL and version field).
+    pub(crate) fn messages_request(
+        &self,
+        req: &ChatRequest,
+        target: &Target,
+        api: &'static str,
+    ) -> Result<MessagesRequest, GatewayError> {
         let cx = Cx {
             provider: &self.name,
-            api: "Anthropic Messages API",
+            api,
         };
         refuse_unsupported(
             &cx,
@@ -136,22 +163,7 @@ impl AnthropicCodec {
             extra: Default::default(),
         };
         limits_and_thinking(&cx, req, &mut body)?;
-        let bytes = serde_json::to_vec(&body)
-            .map_err(|e| GatewayError::internal(format!("could not encode the request: {e}")))?;
-        Ok(UpstreamRequest {
-            url: self.messages_url(),
-            headers: vec![
-                (
-                    HeaderName::from_static("anthropic-version"),
-                    HeaderValue::from_static(ANTHROPIC_VERSION),
-                ),
-                (
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ),
-            ],
-            body: Bytes::from(bytes),
-        })
+        Ok(body)
     }
 }
 

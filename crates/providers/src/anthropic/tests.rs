@@ -21,6 +21,7 @@ fn codec() -> AnthropicCodec {
         native: true,
         timeouts: Timeouts::default(),
         aws: None,
+        vertex: None,
     })
 }
 

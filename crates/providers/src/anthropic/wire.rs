@@ -16,7 +16,9 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// A Messages API request body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessagesRequest {
-    /// The model that will answer.
+    /// The model that will answer; left out when empty (Claude on Vertex AI names the model
+    /// in the URL instead).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub model: String,
     /// The conversation: alternating `user` and `assistant` turns, starting with `user`.
     pub messages: Vec<InputMessage>,

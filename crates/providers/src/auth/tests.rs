@@ -20,6 +20,7 @@ fn bedrock(aws: Option<AwsConfig>, api_key: Option<&str>) -> ProviderConfig {
         native: true,
         timeouts: Timeouts::default(),
         aws,
+        vertex: None,
     }
 }
 
@@ -29,6 +30,10 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::
         b = b.header(*k, *v);
     }
     b.body(()).unwrap().into_parts().0
+}
+
+fn deadline() -> std::time::Instant {
+    std::time::Instant::now() + Duration::from_secs(5)
 }
 
 fn header<'a>(parts: &'a http::request::Parts, name: &str) -> &'a str {
@@ -64,8 +69,8 @@ fn signs_the_published_sigv4_test_vector() {
     assert!(parts.headers.get("authorization").unwrap().is_sensitive());
 }
 
-#[test]
-fn signing_covers_content_type_the_token_and_replaces_old_signatures() {
+#[tokio::test]
+async fn signing_covers_content_type_the_token_and_replaces_old_signatures() {
     let aws = AwsConfig {
         region: None,
         access_key_id: Some("AKID".into()),
@@ -85,7 +90,9 @@ fn signing_covers_content_type_the_token_and_replaces_old_signatures() {
             ("x-request-id", "r1"),
         ],
     );
-    auth.apply(&mut parts, br#"{"messages":[]}"#).unwrap();
+    auth.apply(&mut parts, br#"{"messages":[]}"#, deadline())
+        .await
+        .unwrap();
     let authz = header(&parts, "authorization");
     assert!(
         authz.starts_with("AWS4-HMAC-SHA256 Credential=AKID/")
@@ -104,8 +111,8 @@ fn signing_covers_content_type_the_token_and_replaces_old_signatures() {
     );
 }
 
-#[test]
-fn credentials_and_region_come_from_the_environment_when_the_config_has_none() {
+#[tokio::test]
+async fn credentials_and_region_come_from_the_environment_when_the_config_has_none() {
     let env = |name: &str| {
         match name {
             "AWS_ACCESS_KEY_ID" => Some("AKENV"),
@@ -118,7 +125,7 @@ fn credentials_and_region_come_from_the_environment_when_the_config_has_none() {
     };
     let auth = Auth::for_config(&bedrock(None, None), &env).unwrap();
     let mut parts = request("POST", "https://x.example/model/m/converse", &[]);
-    auth.apply(&mut parts, b"{}").unwrap();
+    auth.apply(&mut parts, b"{}", deadline()).await.unwrap();
     let authz = header(&parts, "authorization");
     assert!(
         authz.contains("Credential=AKENV/") && authz.contains("/ap-south-1/bedrock/"),
@@ -133,12 +140,12 @@ fn credentials_and_region_come_from_the_environment_when_the_config_has_none() {
     assert!(e.message().contains("AWS_ACCESS_KEY_ID"), "{}", e.message());
 }
 
-#[test]
-fn a_bedrock_api_key_is_a_bearer_token() {
+#[tokio::test]
+async fn a_bedrock_api_key_is_a_bearer_token() {
     let auth = Auth::for_config(&bedrock(None, Some("br-key")), &|_| None).unwrap();
     assert!(!auth.signs());
     let mut parts = request("POST", "https://x.example/model/m/converse", &[]);
-    auth.apply(&mut parts, b"").unwrap();
+    auth.apply(&mut parts, b"", deadline()).await.unwrap();
     assert_eq!(header(&parts, "authorization"), "Bearer br-key");
 }
 
@@ -155,4 +162,50 @@ fn regions_of_bedrock_hosts() {
     );
     assert_eq!(r("http://127.0.0.1:8080"), None);
     assert_eq!(r("https://bedrock-runtime.example.com"), None);
+}
+
+fn vertex(api_key: Option<&str>, service_account: bool) -> ProviderConfig {
+    ProviderConfig {
+        name: "gcp".into(),
+        kind: ProviderKind::Vertex,
+        base_url: "https://us-central1-aiplatform.googleapis.com".into(),
+        api_key: api_key.map(SecretString::from),
+        aws: None,
+        vertex: Some(sluice_config::VertexConfig {
+            project: "p".into(),
+            location: "us-central1".into(),
+            service_account: service_account
+                .then(|| jwt::test_account("https://oauth2.example/token")),
+        }),
+        ..bedrock(None, None)
+    }
+}
+
+#[tokio::test]
+async fn a_vertex_api_key_is_an_access_token_sent_as_bearer() {
+    let auth = Auth::for_config(&vertex(Some("ya29.static"), false), &|_| None).unwrap();
+    let mut parts = request(
+        "POST",
+        "https://x.example/v1/projects/p/locations/l/publishers/google/models/m:generateContent",
+        &[("authorization", "Bearer client")],
+    );
+    auth.apply(&mut parts, b"", deadline()).await.unwrap();
+    assert_eq!(header(&parts, "authorization"), "Bearer ya29.static");
+    assert!(parts.headers.get("authorization").unwrap().is_sensitive());
+}
+
+#[test]
+fn a_vertex_provider_needs_a_service_account_or_an_access_token() {
+    let auth = Auth::for_config(&vertex(None, true), &|_| None).unwrap();
+    assert!(matches!(auth, Auth::Google { .. }));
+    assert!(!auth.signs());
+    let e = Auth::for_config(&vertex(None, false), &|_| None)
+        .err()
+        .unwrap();
+    assert!(
+        e.message()
+            .starts_with("provider gcp: no service-account credentials"),
+        "{}",
+        e.message()
+    );
 }

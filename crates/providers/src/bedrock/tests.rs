@@ -22,6 +22,7 @@ fn codec() -> BedrockCodec {
         native: true,
         timeouts: Timeouts::default(),
         aws: None,
+        vertex: None,
     })
 }
 

@@ -21,6 +21,7 @@ fn codec() -> CohereCodec {
         native: true,
         timeouts: Timeouts::default(),
         aws: None,
+        vertex: None,
     })
 }
 

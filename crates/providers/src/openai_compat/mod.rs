@@ -80,7 +80,8 @@ impl OpenAiCodec {
             | ProviderKind::Anthropic
             | ProviderKind::Gemini
             | ProviderKind::Bedrock
-            | ProviderKind::Cohere => (Flavor::Standard, false),
+            | ProviderKind::Cohere
+            | ProviderKind::Vertex => (Flavor::Standard, false),
         };
         Self {
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),

@@ -27,6 +27,7 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
             idle: Duration::from_secs(1),
         },
         aws: None,
+        vertex: None,
     }
 }
 

@@ -9,7 +9,9 @@
 //! `thinking` is enabled; usage with the cache fields (words under a `cache_control`
 //! breakpoint count as cache reads). With `stream: true` it sends Anthropic's exact event
 //! sequence, `event:` lines included. Errors use Anthropic's shape,
-//! `{"type":"error","error":{"type","message"},"request_id"}`.
+//! `{"type":"error","error":{"type","message"},"request_id"}`. The same validation and
+//! answers serve Claude on Vertex AI (see [`crate::vertex`]), whose body names no `model`
+//! and carries `anthropic_version` instead of the header.
 
 mod validate;
 
@@ -69,12 +71,28 @@ enum Block {
     },
 }
 
+/// The `anthropic_version` Claude on Vertex AI requires in the body.
+pub(crate) const VERTEX_VERSION: &str = "vertex-2023-10-16";
+
 /// Answers one Messages request.
 pub(crate) fn reply(parts: &Parts, body: &[u8], n: u64) -> Reply {
-    let checked = match validate::check(parts, body) {
-        Ok(c) => c,
-        Err(reply) => return reply,
-    };
+    match validate::check(parts, body) {
+        Ok(checked) => answer(&checked, n),
+        Err(reply) => reply,
+    }
+}
+
+/// Answers one request for Claude `model` on Vertex AI (`rawPredict`), whose caller is
+/// already authenticated.
+pub(crate) fn reply_vertex(model: &str, body: &[u8], n: u64) -> Reply {
+    match validate::check_body(body, Some(model)) {
+        Ok(checked) => answer(&checked, n),
+        Err(reply) => reply,
+    }
+}
+
+/// The answer to a valid request.
+fn answer(checked: &validate::Checked, n: u64) -> Reply {
     let req = &checked.req;
     let last_user = checked
         .messages

@@ -25,7 +25,8 @@ fn invalid(message: impl Into<String>) -> Reply {
     error_reply(400, "invalid_request_error", &message.into())
 }
 
-/// Checks headers and body; the error reply the API would give, if any.
+/// Checks the headers and body of a Messages API request; the error reply the API would
+/// give, if any.
 pub(super) fn check(parts: &Parts, body: &[u8]) -> Result<Checked, Reply> {
     let header = |name: &str| {
         parts
@@ -44,14 +45,38 @@ pub(super) fn check(parts: &Parts, body: &[u8]) -> Result<Checked, Reply> {
     if header("anthropic-version").is_none() {
         return Err(invalid("anthropic-version: header is required"));
     }
+    check_body(body, None)
+}
+
+/// Checks the body of a request; `vertex_model` is the model a Vertex AI URL names (such a
+/// body carries `anthropic_version` and no `model`).
+pub(super) fn check_body(body: &[u8], vertex_model: Option<&str>) -> Result<Checked, Reply> {
     let Ok(Value::Object(req)) = serde_json::from_slice::<Value>(body) else {
         return Err(invalid(
             "There was an issue with the format or content of your request. We were unable to parse the JSON body.",
         ));
     };
-    let model = match req.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => return Err(invalid("model: Field required")),
+    let model = match (vertex_model, req.get("model")) {
+        (None, Some(Value::String(m))) if !m.is_empty() => m.clone(),
+        (None, _) => return Err(invalid("model: Field required")),
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "model: Extra inputs are not permitted (Vertex AI takes the model from the URL)",
+            ));
+        }
+        (Some(m), None) => {
+            match req.get("anthropic_version").and_then(Value::as_str) {
+                Some(super::VERTEX_VERSION) => {}
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "anthropic_version: {other:?} is not supported; use \"{}\"",
+                        super::VERTEX_VERSION
+                    )));
+                }
+                None => return Err(invalid("anthropic_version: Field required")),
+            }
+            m.to_owned()
+        }
     };
     let max_tokens = match req.get("max_tokens") {
         None => return Err(invalid("max_tokens: Field required")),

@@ -94,6 +94,18 @@ pub(crate) fn reply(parts: &http::request::Parts, body: &[u8], n: u64) -> Reply 
     else {
         return reply_error(404, "NOT_FOUND", "Requested entity was not found.");
     };
+    generate(model, method, parts.uri.query(), body, n)
+}
+
+/// Answers `method` (`generateContent` or `streamGenerateContent`) of `model` for a caller
+/// already authenticated (by API key here, by access token on Vertex AI).
+pub(crate) fn generate(
+    model: &str,
+    method: &str,
+    query: Option<&str>,
+    body: &[u8],
+    n: u64,
+) -> Reply {
     let stream = match method {
         "generateContent" => false,
         "streamGenerateContent" => true,
@@ -110,7 +122,7 @@ pub(crate) fn reply(parts: &http::request::Parts, body: &[u8], n: u64) -> Reply 
     if !stream {
         return Reply::ok(&events.into_iter().next().unwrap_or(Value::Null));
     }
-    if query_param(parts.uri.query(), "alt").as_deref() == Some("sse") {
+    if query_param(query, "alt").as_deref() == Some("sse") {
         Reply::Sse(events.iter().map(sse_frame).collect())
     } else {
         Reply::ok(&Value::Array(events))
