@@ -264,6 +264,11 @@ const SQLITE_MIGRATIONS: &[Embed] = &[
         "responses",
         include_str!("../migrations/sqlite/0007_responses.sql"),
     ),
+    (
+        8,
+        "log order index",
+        include_str!("../migrations/sqlite/0008_log_order_index.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embed] = &[
@@ -296,6 +301,11 @@ const POSTGRES_MIGRATIONS: &[Embed] = &[
         7,
         "responses",
         include_str!("../migrations/postgres/0007_responses.sql"),
+    ),
+    (
+        8,
+        "log order index",
+        include_str!("../migrations/postgres/0008_log_order_index.sql"),
     ),
 ];
 
