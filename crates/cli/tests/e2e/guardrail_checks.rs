@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use sluice_testkit::{Behavior, MockUpstream};
 use tokio::io::AsyncWriteExt;
 
-use crate::guardrails::read_request;
-use crate::harness::{Resp, Sluice, post_as, sse_data};
+use crate::guardrails::{read_request, streamed};
+use crate::harness::{Resp, Sluice, post_as};
 
 use crate::guardrails::ADMIN;
 const CHAT: &str = "/v1/chat/completions";
@@ -70,25 +70,6 @@ fn blocked(r: &Resp) -> String {
     let e = &r.json()["error"];
     assert_eq!(e["code"], "guardrail_blocked", "{e}");
     e["message"].as_str().unwrap().to_owned()
-}
-
-/// The text of a streamed answer, and the error event that ended it, if one did.
-fn streamed(r: &Resp) -> (String, Option<Value>) {
-    assert_eq!(r.status, 200, "{}", r.text());
-    let mut text = String::new();
-    for event in sse_data(&r.body) {
-        if event == "[DONE]" {
-            return (text, None);
-        }
-        let v: Value = serde_json::from_str(&event).unwrap();
-        if v.get("error").is_some() {
-            return (text, Some(v["error"].clone()));
-        }
-        for c in v["choices"].as_array().unwrap() {
-            text.push_str(c["delta"]["content"].as_str().unwrap_or_default());
-        }
-    }
-    panic!("the stream ended without [DONE] or an error: {}", r.text());
 }
 
 /// The `guardrails` field of request `id`'s log record, once written.

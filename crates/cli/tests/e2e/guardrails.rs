@@ -55,7 +55,7 @@ async fn chat(gw: &Sluice, id: &str, body: &Value) -> Resp {
 }
 
 /// The text of a streamed chat answer, and the error event that ended it, if one did.
-fn streamed(r: &Resp) -> (String, Option<Value>) {
+pub(crate) fn streamed(r: &Resp) -> (String, Option<Value>) {
     assert_eq!(r.status, 200, "{}", r.text());
     let mut text = String::new();
     for event in sse_data(&r.body) {
