@@ -1,11 +1,11 @@
-//! Relaying a chunk stream to the client as OpenAI server-sent events, one event per chunk as
-//! it arrives.
+//! Relaying a chunk stream to the client as server-sent events: OpenAI's, one event per chunk
+//! as it arrives, or another API's, written by its [`EventWriter`].
 
 use axum::body::Body;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use sluice_providers::ChunkStream;
-use sluice_types::ChatChunk;
+use sluice_types::{ChatChunk, GatewayError};
 
 use crate::error::sse_error_event;
 
@@ -31,6 +31,38 @@ pub fn body(chunks: ChunkStream, include_usage: bool) -> Body {
                 Some((Ok(sse_error_event(&e)), None))
             }
             None => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), None)),
+        }
+    });
+    Body::from_stream(events)
+}
+
+/// The per-stream state machine of an inbound API whose events are not OpenAI chat chunks
+/// (Anthropic Messages, Responses).
+pub(crate) trait EventWriter: Send + 'static {
+    /// The events of one chunk (possibly none).
+    fn chunk(&mut self, chunk: &ChatChunk) -> Bytes;
+    /// The last events, once the stream ended cleanly.
+    fn finish(&mut self) -> Bytes;
+    /// The event that ends a stream which failed after it began.
+    fn fail(&mut self, e: &GatewayError) -> Bytes;
+}
+
+/// The SSE body `writer` makes of `chunks`.
+pub(crate) fn written(chunks: ChunkStream, writer: impl EventWriter) -> Body {
+    let events = futures_util::stream::unfold(Some((chunks, writer)), |state| async move {
+        let (mut chunks, mut writer) = state?;
+        loop {
+            let bytes = match chunks.next().await {
+                Some(Ok(chunk)) => writer.chunk(&chunk),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "stream failed after it began");
+                    return Some((Ok::<_, std::convert::Infallible>(writer.fail(&e)), None));
+                }
+                None => return Some((Ok(writer.finish()), None)),
+            };
+            if !bytes.is_empty() {
+                return Some((Ok(bytes), Some((chunks, writer))));
+            }
         }
     });
     Body::from_stream(events)

@@ -58,7 +58,10 @@ impl ClientFormat for AnthropicMessages {
     }
 
     fn sse(&self, chunks: ChunkStream, target: &Target) -> Body {
-        stream::body(chunks, self.id.clone(), target.model.to_string())
+        crate::sse::written(
+            chunks,
+            stream::Encoder::new(self.id.clone(), target.model.to_string()),
+        )
     }
 }
 

@@ -12,39 +12,16 @@
 //! finish reason and the last usage seen are kept for `message_delta`. A failure after the
 //! stream began ends it with an `error` event in Anthropic's error shape.
 
-use axum::body::Body;
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::StreamExt;
 use serde_json::Value;
-use sluice_providers::ChunkStream;
 use sluice_providers::anthropic::wire::{
     BlockDelta, ContentBlock, MessageDeltaBody, MessagesResponse, StreamEvent,
 };
 use sluice_types::{ChatChunk, Delta, GatewayError, ToolCallDelta, Usage};
 
-use super::encode::{or, stop_reason, text_block, thinking_block, usage};
+use crate::sse::EventWriter;
 
-/// The SSE body for `chunks`; `id` and `model` stand in where the upstream sent none.
-pub fn body(chunks: ChunkStream, id: String, model: String) -> Body {
-    let state = Some((chunks, Encoder::new(id, model)));
-    let events = futures_util::stream::unfold(state, |state| async move {
-        let (mut chunks, mut enc) = state?;
-        loop {
-            let bytes = match chunks.next().await {
-                Some(Ok(chunk)) => enc.chunk(&chunk),
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "stream failed after it began");
-                    return Some((Ok::<_, std::convert::Infallible>(error_event(&e)), None));
-                }
-                None => return Some((Ok(enc.finish()), None)),
-            };
-            if !bytes.is_empty() {
-                return Some((Ok(bytes), Some((chunks, enc))));
-            }
-        }
-    });
-    Body::from_stream(events)
-}
+use super::encode::{or, stop_reason, text_block, thinking_block, usage};
 
 /// The `error` event that ends a stream which failed after it began.
 pub fn error_event(e: &GatewayError) -> Bytes {
@@ -78,24 +55,9 @@ pub struct Encoder {
     out: BytesMut,
 }
 
-impl Encoder {
-    /// A fresh encoder.
-    pub fn new(id: String, model: String) -> Self {
-        Self {
-            id,
-            model,
-            started: false,
-            open: None,
-            next_index: 0,
-            closed_tools: Vec::new(),
-            finish: None,
-            usage: None,
-            out: BytesMut::new(),
-        }
-    }
-
+impl EventWriter for Encoder {
     /// The events for one chunk (possibly none).
-    pub fn chunk(&mut self, chunk: &ChatChunk) -> Bytes {
+    fn chunk(&mut self, chunk: &ChatChunk) -> Bytes {
         if !self.started {
             self.start(&chunk.id, &chunk.model, chunk.usage.as_ref());
         }
@@ -112,7 +74,7 @@ impl Encoder {
     }
 
     /// The closing events: the open block's stop, `message_delta` and `message_stop`.
-    pub fn finish(&mut self) -> Bytes {
+    fn finish(&mut self) -> Bytes {
         if !self.started {
             self.start("", "", None);
         }
@@ -127,6 +89,27 @@ impl Encoder {
         });
         self.emit(&StreamEvent::MessageStop);
         self.out.split().freeze()
+    }
+
+    fn fail(&mut self, e: &GatewayError) -> Bytes {
+        error_event(e)
+    }
+}
+
+impl Encoder {
+    /// A fresh encoder.
+    pub fn new(id: String, model: String) -> Self {
+        Self {
+            id,
+            model,
+            started: false,
+            open: None,
+            next_index: 0,
+            closed_tools: Vec::new(),
+            finish: None,
+            usage: None,
+            out: BytesMut::new(),
+        }
     }
 
     fn start(&mut self, id: &str, model: &str, u: Option<&Usage>) {

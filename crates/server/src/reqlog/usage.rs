@@ -157,17 +157,16 @@ fn usage_object(u: &Value) -> Option<Tokens> {
         });
     }
     if u.get("inputTokens").is_some() || u.get("outputTokens").is_some() {
-        // Bedrock Converse: cache reads and writes are apart from `inputTokens`.
-        let read = n(u, "cacheReadInputTokens");
-        let write = n(u, "cacheWriteInputTokens");
-        let input = n(u, "inputTokens");
-        return Some(Tokens {
-            prompt: input.map(|i| i + read.unwrap_or(0) + write.unwrap_or(0)),
-            completion: n(u, "outputTokens"),
-            cached: read,
-            cache_write: write,
-            reasoning: None,
-        });
+        // Bedrock Converse.
+        return Some(cache_apart(
+            u,
+            [
+                "inputTokens",
+                "cacheReadInputTokens",
+                "cacheWriteInputTokens",
+                "outputTokens",
+            ],
+        ));
     }
     if let Some(tokens) = u.get("tokens").filter(|t| t.is_object()) {
         // Cohere v2: `tokens` counts what the model read and wrote.
@@ -178,20 +177,33 @@ fn usage_object(u: &Value) -> Option<Tokens> {
         });
     }
     if u.get("input_tokens").is_some() || u.get("output_tokens").is_some() {
-        // Anthropic: cache reads and writes are billed apart from `input_tokens`.
-        let read = n(u, "cache_read_input_tokens");
-        let write = n(u, "cache_creation_input_tokens");
-        let input = n(u, "input_tokens");
-        let prompt = input.map(|i| i + read.unwrap_or(0) + write.unwrap_or(0));
-        return Some(Tokens {
-            prompt,
-            completion: n(u, "output_tokens"),
-            cached: read,
-            cache_write: write,
-            reasoning: None,
-        });
+        // Anthropic.
+        return Some(cache_apart(
+            u,
+            [
+                "input_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+                "output_tokens",
+            ],
+        ));
     }
     None
+}
+
+/// Usage whose cache reads and writes are billed apart from its input count (Anthropic,
+/// Bedrock): they are part of the prompt. `keys` name input, cache reads, cache writes and
+/// output.
+fn cache_apart(u: &Value, [input, read, write, output]: [&str; 4]) -> Tokens {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64);
+    let (read, write) = (n(read), n(write));
+    Tokens {
+        prompt: n(input).map(|i| i + read.unwrap_or(0) + write.unwrap_or(0)),
+        completion: n(output),
+        cached: read,
+        cache_write: write,
+        reasoning: None,
+    }
 }
 
 fn gemini(u: &Value) -> Tokens {

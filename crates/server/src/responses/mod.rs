@@ -91,7 +91,7 @@ impl ClientFormat for ResponsesApi {
             self.echo.clone(),
             on_complete,
         );
-        stream::body(chunks, enc)
+        crate::sse::written(chunks, enc)
     }
 }
 

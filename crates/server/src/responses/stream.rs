@@ -14,13 +14,12 @@
 //! `response.failed`, whose response carries the error and the items finished so far. There
 //! is no `[DONE]`.
 
-use axum::body::Body;
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use sluice_cache::Accumulator;
-use sluice_providers::ChunkStream;
 use sluice_types::{ChatChunk, ChatResponse, GatewayError, ToolCallDelta};
+
+use crate::sse::EventWriter;
 
 use super::encode::{
     call_item, call_item_id, item_id, message_item, reasoning_item, refusal_part, response, shell,
@@ -29,28 +28,6 @@ use super::encode::{
 
 /// What to do with the complete answer once the stream finished cleanly.
 pub(super) type OnComplete = Box<dyn FnOnce(&ChatResponse) + Send>;
-
-/// The SSE body for `chunks`.
-pub(super) fn body(chunks: ChunkStream, enc: Encoder) -> Body {
-    let state = Some((chunks, enc));
-    let events = futures_util::stream::unfold(state, |state| async move {
-        let (mut chunks, mut enc) = state?;
-        loop {
-            let bytes = match chunks.next().await {
-                Some(Ok(chunk)) => enc.chunk(&chunk),
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "stream failed after it began");
-                    return Some((Ok::<_, std::convert::Infallible>(enc.fail(&e)), None));
-                }
-                None => return Some((Ok(enc.finish()), None)),
-            };
-            if !bytes.is_empty() {
-                return Some((Ok(bytes), Some((chunks, enc))));
-            }
-        }
-    });
-    Body::from_stream(events)
-}
 
 /// The item being streamed.
 enum Open {
@@ -89,33 +66,9 @@ pub(super) struct Encoder {
     out: BytesMut,
 }
 
-impl Encoder {
-    /// An encoder for response `id`; `model` stands in where the chunks name none.
-    pub(super) fn new(
-        id: String,
-        created: u64,
-        model: String,
-        echo: Map<String, Value>,
-        on_complete: Option<OnComplete>,
-    ) -> Self {
-        Self {
-            id,
-            created,
-            model,
-            echo,
-            seq: 0,
-            started: false,
-            open: None,
-            items: Vec::new(),
-            finish: None,
-            answer: Accumulator::new(),
-            on_complete,
-            out: BytesMut::new(),
-        }
-    }
-
+impl EventWriter for Encoder {
     /// The events of one chunk.
-    pub(super) fn chunk(&mut self, chunk: &ChatChunk) -> Bytes {
+    fn chunk(&mut self, chunk: &ChatChunk) -> Bytes {
         self.answer.push(chunk);
         if !chunk.model.is_empty() && !self.started {
             self.model.clone_from(&chunk.model);
@@ -143,7 +96,7 @@ impl Encoder {
     }
 
     /// The last events: the open item closes and the whole response follows.
-    pub(super) fn finish(&mut self) -> Bytes {
+    fn finish(&mut self) -> Bytes {
         self.start();
         self.close();
         let answer = std::mem::take(&mut self.answer).finish();
@@ -169,7 +122,7 @@ impl Encoder {
     }
 
     /// The event that ends a stream which failed after it began.
-    pub(super) fn fail(&mut self, e: &GatewayError) -> Bytes {
+    fn fail(&mut self, e: &GatewayError) -> Bytes {
         self.start();
         let mut r = shell(&self.id, self.created, &self.model, &self.echo, "failed");
         r.insert(
@@ -179,6 +132,32 @@ impl Encoder {
         r.insert("output".into(), Value::Array(self.items.clone()));
         self.emit("response.failed", json!({"response": r}));
         self.out.split().freeze()
+    }
+}
+
+impl Encoder {
+    /// An encoder for response `id`; `model` stands in where the chunks name none.
+    pub(super) fn new(
+        id: String,
+        created: u64,
+        model: String,
+        echo: Map<String, Value>,
+        on_complete: Option<OnComplete>,
+    ) -> Self {
+        Self {
+            id,
+            created,
+            model,
+            echo,
+            seq: 0,
+            started: false,
+            open: None,
+            items: Vec::new(),
+            finish: None,
+            answer: Accumulator::new(),
+            on_complete,
+            out: BytesMut::new(),
+        }
     }
 
     fn start(&mut self) {
