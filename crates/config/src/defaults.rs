@@ -86,6 +86,7 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
         metrics: Default::default(),
         telemetry: crate::validate::telemetry_from_env(env),
         guardrails: None,
+        ui: Default::default(),
     }
 }
 

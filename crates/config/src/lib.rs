@@ -34,6 +34,7 @@ pub use runtime::{
     RuleCondition, SemanticCacheConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
 };
 pub use runtime::{CacheBackend, CacheScope, CacheStoreConfig};
+pub use runtime::{DEFAULT_SESSION_TTL, UiConfig, Viewer, ViewerSecret};
 pub use runtime::{OtlpProtocol, TelemetryConfig};
 pub use validate::parse_str;
 pub use vertex::{ServiceAccount, VertexConfig};

@@ -37,6 +37,8 @@ pub struct Config {
     pub telemetry: Option<TelemetryConfig>,
     /// The `guardrails:` checks, compiled; `None` when none is configured.
     pub guardrails: Option<std::sync::Arc<sluice_guard::Guard>>,
+    /// The dashboard at `/ui`.
+    pub ui: UiConfig,
 }
 
 /// `telemetry:` section: traces exported over OTLP.
@@ -73,6 +75,48 @@ pub struct MetricsConfig {
     /// Adds a `key` label (the virtual key's id) to the request, token and cost counters:
     /// one series per key, so only for a bounded number of keys. Default false.
     pub per_key: bool,
+}
+
+/// `ui:` section: the dashboard at `/ui`.
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    /// Serve the dashboard. Default true.
+    pub enabled: bool,
+    /// How long a sign-in lasts without use. Default 12 h.
+    pub session_ttl: Duration,
+    /// Read-only logins, besides the admin key.
+    pub viewers: Vec<Viewer>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_ttl: DEFAULT_SESSION_TTL,
+            viewers: Vec::new(),
+        }
+    }
+}
+
+/// How long a dashboard sign-in lasts without use unless `ui.session_ttl` says otherwise.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// A read-only dashboard login (`ui.viewers[]`).
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The name it signs in with and is shown as.
+    pub name: String,
+    /// What it signs in with.
+    pub secret: ViewerSecret,
+}
+
+/// A viewer's credential.
+#[derive(Debug, Clone)]
+pub enum ViewerSecret {
+    /// Signs in with its name and this password.
+    Password(SecretString),
+    /// Signs in with this key alone.
+    Key(SecretString),
 }
 
 /// `limits:` section: rate limits and budgets.

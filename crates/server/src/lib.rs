@@ -10,6 +10,7 @@
 //! request and reuses that pipeline; it differs only in how it writes answers and errors.
 //! Everything OpenAI-shaped that is not chat goes through [`passthrough`], which routes by
 //! `model` when the body names one and streams bodies both ways otherwise.
+//! The dashboard at `/ui` ([`ui`]) renders HTML over the same admin API, called in process.
 //! [`Gateway`] holds the state built from a validated config; handlers share it by `Arc`.
 
 mod admin;
@@ -33,6 +34,7 @@ mod reqlog;
 mod responses;
 mod sse;
 mod tenancy;
+mod ui;
 
 use std::sync::Arc;
 
@@ -77,6 +79,8 @@ pub struct Gateway {
     /// Conversations of translated Responses API answers, made on first use (in the store
     /// once the request log gave the gateway one).
     conversations: std::sync::OnceLock<responses::Conversations>,
+    /// The dashboard at `/ui`: its sessions and viewer logins.
+    ui: ui::Ui,
 }
 
 impl Gateway {
@@ -130,6 +134,7 @@ impl Gateway {
             traces: None,
             guardrails: guardrails::Guardrails::from_config(config),
             conversations: std::sync::OnceLock::new(),
+            ui: ui::Ui::from_config(&config.ui),
         })
     }
 
@@ -214,20 +219,19 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
             gateway.clone(),
             auth::require_key,
         ));
-    let admin = HttpRouter::new()
-        .route("/admin/v1/models", get(admin::models))
-        .route("/admin/v1/cache", axum::routing::delete(cache::purge))
-        .route("/admin/v1/logs", get(reqlog::list_logs))
-        .route("/admin/v1/logs/{id}", get(reqlog::get_log))
-        .route("/metrics", get(metrics::render))
-        .merge(tenancy::admin::routes())
-        .route_layer(axum::middleware::from_fn_with_state(
-            gateway.clone(),
-            auth::require_admin,
-        ));
+    let admin = admin_api().route_layer(axum::middleware::from_fn_with_state(
+        gateway.clone(),
+        auth::require_admin,
+    ));
+    let ui = if gateway.ui.enabled() {
+        ui::routes()
+    } else {
+        HttpRouter::new()
+    };
     HttpRouter::new()
         .merge(v1)
         .merge(admin)
+        .merge(ui)
         .route("/health/live", get(health))
         .route("/health/ready", get(health))
         .route("/{provider}/{*path}", any(native::handle))
@@ -243,6 +247,18 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         ))
         .layer(axum::middleware::from_fn(messages::anthropic_errors))
         .with_state(gateway)
+}
+
+/// The admin API (`/admin/v1/…` and `/metrics`) without its authentication, which
+/// [`app`] adds; the dashboard calls it in process.
+fn admin_api() -> HttpRouter<Arc<Gateway>> {
+    HttpRouter::new()
+        .route("/admin/v1/models", get(admin::models))
+        .route("/admin/v1/cache", axum::routing::delete(cache::purge))
+        .route("/admin/v1/logs", get(reqlog::list_logs))
+        .route("/admin/v1/logs/{id}", get(reqlog::get_log))
+        .route("/metrics", get(metrics::render))
+        .merge(tenancy::admin::routes())
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

@@ -20,14 +20,16 @@
 //! after an ambiguous failure never duplicates. A record is only lost if the process dies
 //! while it sits in memory: at most one batch interval of records.
 //!
-//! Spend is summed per UTC hour as records are written (`spend_hourly`, in the insert's own
-//! transaction and only for rows actually inserted), so spend reports never scan the log and
-//! outlive its retention. Tenancy documents are JSON rows the gateway caches in memory; a
+//! Spend, errors and cache outcomes are summed per UTC hour as records are written
+//! (`spend_hourly`, in the insert's own transaction and only for rows actually inserted), and
+//! so are latency histograms (`latency_hourly`, fixed log-scale bins), so spend reports and
+//! the dashboard never scan the log and outlive its retention. Tenancy documents are JSON rows the gateway caches in memory; a
 //! change counter kept by triggers gives replicas a fingerprint that no committed write can
 //! leave unchanged.
 
 mod events;
 mod journal;
+mod latency;
 mod logs;
 mod record;
 mod responses;
@@ -48,6 +50,7 @@ use sqlx::sqlite::{
 
 pub use events::EventRow;
 pub use journal::Journal;
+pub use latency::{Histogram, Latency};
 pub use logs::{LogQuery, StatusFilter};
 pub use record::{Api, AttemptRecord, LogRecord, UsageSource};
 pub use spend::{SpendDim, SpendQuery, SpendRow};
@@ -260,6 +263,11 @@ const SQLITE_MIGRATIONS: &[Embed] = &[
         include_str!("../migrations/sqlite/0005_cache_score.sql"),
     ),
     (
+        6,
+        "dashboard",
+        include_str!("../migrations/sqlite/0006_dashboard.sql"),
+    ),
+    (
         7,
         "responses",
         include_str!("../migrations/sqlite/0007_responses.sql"),
@@ -296,6 +304,11 @@ const POSTGRES_MIGRATIONS: &[Embed] = &[
         5,
         "cache score",
         include_str!("../migrations/postgres/0005_cache_score.sql"),
+    ),
+    (
+        6,
+        "dashboard",
+        include_str!("../migrations/postgres/0006_dashboard.sql"),
     ),
     (
         7,

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::{QueryBuilder, Row};
 
+use crate::latency;
 use crate::record::{Api, AttemptRecord, LogRecord, UsageSource};
 use crate::spend::{self, ROWS_PER_UPSERT, UPSERT_HEAD, UPSERT_TAIL};
 use crate::{Backend, Store, StoreError, with_pool};
@@ -115,7 +116,7 @@ impl Default for LogQuery {
 
 impl Store {
     /// Inserts `records` in one transaction of multi-row statements, and adds the ones
-    /// inserted to the spend ledger in the same transaction. A record already stored (same id
+    /// inserted to the spend ledger and the latency histograms in the same transaction. A record already stored (same id
     /// and arrival time, e.g. from a journal replay) is skipped, and so adds no spend.
     /// Returns the number of rows inserted.
     pub async fn insert_logs(&self, records: &[LogRecord]) -> Result<u64, StoreError> {
@@ -186,10 +187,10 @@ impl Store {
             }
             let n = inserted.len();
             // Each inserted row once: a batch may carry the same record twice.
-            let fresh = clean.iter().map(|r| &**r).filter(|r| {
+            let fresh: Vec<&LogRecord> = clean.iter().map(|r| &**r).filter(|r| {
                 inserted.remove(&(r.id.clone(), r.received_at))
-            });
-            let ledger: Vec<_> = spend::ledger(fresh).into_iter().collect();
+            }).collect();
+            let ledger: Vec<_> = spend::ledger(fresh.iter().copied()).into_iter().collect();
             for chunk in ledger.chunks(ROWS_PER_UPSERT) {
                 let mut q = QueryBuilder::new(UPSERT_HEAD);
                 q.push_values(chunk, |mut b, ((dim, bucket, value), s)| {
@@ -201,9 +202,26 @@ impl Store {
                         .push_bind(s.completion_tokens)
                         .push_bind(s.cached_tokens)
                         .push_bind(s.cost_nano)
-                        .push_bind(s.saved_nano);
+                        .push_bind(s.saved_nano)
+                        .push_bind(s.errors)
+                        .push_bind(s.cache_hits)
+                        .push_bind(s.cache_lookups);
                 });
                 q.push(UPSERT_TAIL);
+                q.build().execute(&mut *tx).await?;
+            }
+            let histograms: Vec<_> = latency::histograms(fresh).into_iter().collect();
+            for chunk in histograms.chunks(latency::ROWS_PER_UPSERT) {
+                let mut q = QueryBuilder::new(latency::UPSERT_HEAD);
+                q.push_values(chunk, |mut b, ((dim, bucket, value, metric, bin), n)| {
+                    b.push_bind(*dim)
+                        .push_bind(*bucket)
+                        .push_bind(value.as_str())
+                        .push_bind(metric.name())
+                        .push_bind(i32::from(*bin))
+                        .push_bind(*n);
+                });
+                q.push(latency::UPSERT_TAIL);
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;

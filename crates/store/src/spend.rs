@@ -21,14 +21,15 @@ use crate::record::LogRecord;
 use crate::{Backend, Store, StoreError, with_pool};
 
 /// One hour in milliseconds.
-const HOUR_MS: i64 = 3_600_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 /// The dimension and value every record also counts under: the grand total.
-const TOTAL: (&str, &str) = ("all", "*");
-/// Ledger rows per upsert statement: 9 parameters each.
+pub(crate) const TOTAL: (&str, &str) = ("all", "*");
+/// Ledger rows per upsert statement: 12 parameters each.
 pub(crate) const ROWS_PER_UPSERT: usize = 1000;
 /// The upsert's head; rows follow as `VALUES` in this column order.
 pub(crate) const UPSERT_HEAD: &str = "INSERT INTO spend_hourly (dim, bucket, value, requests, \
-    prompt_tokens, completion_tokens, cached_tokens, cost_nano, saved_nano) ";
+    prompt_tokens, completion_tokens, cached_tokens, cost_nano, saved_nano, errors, cache_hits, \
+    cache_lookups) ";
 /// The upsert's tail: adds to a row that exists.
 pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (dim, bucket, value) DO UPDATE SET \
     requests = spend_hourly.requests + excluded.requests, \
@@ -36,7 +37,10 @@ pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (dim, bucket, value) DO UPDAT
     completion_tokens = spend_hourly.completion_tokens + excluded.completion_tokens, \
     cached_tokens = spend_hourly.cached_tokens + excluded.cached_tokens, \
     cost_nano = spend_hourly.cost_nano + excluded.cost_nano, \
-    saved_nano = spend_hourly.saved_nano + excluded.saved_nano";
+    saved_nano = spend_hourly.saved_nano + excluded.saved_nano, \
+    errors = spend_hourly.errors + excluded.errors, \
+    cache_hits = spend_hourly.cache_hits + excluded.cache_hits, \
+    cache_lookups = spend_hourly.cache_lookups + excluded.cache_lookups";
 
 /// A dimension spend is grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,6 +120,12 @@ pub struct SpendRow {
     pub cost_nano: i64,
     /// What the response cache saved, in nano-USD.
     pub saved_nano: i64,
+    /// Requests answered with a status of 400 or above (499 included).
+    pub errors: i64,
+    /// Requests answered by the response cache (`HIT`, `SEMANTIC-HIT`).
+    pub cache_hits: i64,
+    /// Requests that looked the response cache up (any cache outcome but `BYPASS`).
+    pub cache_lookups: i64,
 }
 
 /// The sums of one ledger row.
@@ -127,6 +137,9 @@ pub(crate) struct Sums {
     pub(crate) cached_tokens: i64,
     pub(crate) cost_nano: i64,
     pub(crate) saved_nano: i64,
+    pub(crate) errors: i64,
+    pub(crate) cache_hits: i64,
+    pub(crate) cache_lookups: i64,
 }
 
 impl Sums {
@@ -139,6 +152,9 @@ impl Sums {
             cached_tokens: tokens(r.cached_tokens),
             cost_nano: nano(r.cost_usd),
             saved_nano: nano(r.saved_usd),
+            errors: i64::from(r.status >= 400),
+            cache_hits: i64::from(matches!(r.cache.as_deref(), Some("HIT" | "SEMANTIC-HIT"))),
+            cache_lookups: i64::from(r.cache.as_deref().is_some_and(|c| c != "BYPASS")),
         }
     }
 
@@ -149,6 +165,9 @@ impl Sums {
         self.cached_tokens = self.cached_tokens.saturating_add(o.cached_tokens);
         self.cost_nano = self.cost_nano.saturating_add(o.cost_nano);
         self.saved_nano = self.saved_nano.saturating_add(o.saved_nano);
+        self.errors = self.errors.saturating_add(o.errors);
+        self.cache_hits = self.cache_hits.saturating_add(o.cache_hits);
+        self.cache_lookups = self.cache_lookups.saturating_add(o.cache_lookups);
     }
 }
 
@@ -210,7 +229,10 @@ const SUMS: &str = "CAST(SUM(requests) AS BIGINT) AS requests, \
     CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
     CAST(SUM(cached_tokens) AS BIGINT) AS cached_tokens, \
     CAST(SUM(cost_nano) AS BIGINT) AS cost_nano, \
-    CAST(SUM(saved_nano) AS BIGINT) AS saved_nano";
+    CAST(SUM(saved_nano) AS BIGINT) AS saved_nano, \
+    CAST(SUM(errors) AS BIGINT) AS errors, \
+    CAST(SUM(cache_hits) AS BIGINT) AS cache_hits, \
+    CAST(SUM(cache_lookups) AS BIGINT) AS cache_lookups";
 
 /// Decodes a row with a `value` column and the columns of [`SUMS`], with `?` on errors.
 macro_rules! spend_row {
@@ -224,6 +246,9 @@ macro_rules! spend_row {
             cached_tokens: row.try_get("cached_tokens")?,
             cost_nano: row.try_get("cost_nano")?,
             saved_nano: row.try_get("saved_nano")?,
+            errors: row.try_get("errors")?,
+            cache_hits: row.try_get("cache_hits")?,
+            cache_lookups: row.try_get("cache_lookups")?,
         }
     }};
 }
@@ -294,7 +319,8 @@ impl Store {
         let series = with_pool!(self, pool => {
             let mut b = QueryBuilder::new(
                 "SELECT bucket, value, requests, prompt_tokens, completion_tokens, \
-                 cached_tokens, cost_nano, saved_nano FROM spend_hourly WHERE dim = ",
+                 cached_tokens, cost_nano, saved_nano, errors, cache_hits, cache_lookups \
+                 FROM spend_hourly WHERE dim = ",
             );
             b.push_bind(dim);
             b.push(" AND value = ").push_bind(value);

@@ -59,7 +59,13 @@ fn row(group: &str, requests: i64, tokens: [i64; 3], cost_nano: i64, saved_nano:
         cached_tokens: tokens[2],
         cost_nano,
         saved_nano,
+        ..SpendRow::default()
     }
+}
+
+/// `row` with `errors` of its requests failed.
+fn failed(row: SpendRow, errors: i64) -> SpendRow {
+    SpendRow { errors, ..row }
 }
 
 async fn report(store: &Store, group_by: SpendDim, from: i64, to: i64) -> Vec<SpendRow> {
@@ -124,23 +130,23 @@ async fn spend_is_summed_by_every_dimension(db: &TestDb) {
         report(s, SpendDim::Key, from, to).await,
         [
             row("k1", 2, [300, 70, 10], 4_000_000, 500_000),
-            row("k2", 1, [0, 0, 0], 0, 0),
+            failed(row("k2", 1, [0, 0, 0], 0, 0), 1),
         ]
     );
     assert_eq!(
         report(s, SpendDim::Team, from, to).await,
         [
             row("t1", 2, [300, 70, 10], 4_000_000, 500_000),
-            row("t2", 1, [0, 0, 0], 0, 0),
+            failed(row("t2", 1, [0, 0, 0], 0, 0), 1),
         ]
     );
     assert_eq!(
         report(s, SpendDim::Org, from, to).await,
-        [row("o1", 3, [300, 70, 10], 4_000_000, 500_000)]
+        [failed(row("o1", 3, [300, 70, 10], 4_000_000, 500_000), 1)]
     );
     assert_eq!(
         report(s, SpendDim::User, from, to).await,
-        [row("u1", 2, [100, 50, 10], 1_000_000, 0)]
+        [failed(row("u1", 2, [100, 50, 10], 1_000_000, 0), 1)]
     );
     // The resolved model group, else the requested name.
     assert_eq!(
@@ -148,20 +154,20 @@ async fn spend_is_summed_by_every_dimension(db: &TestDb) {
         [
             row("smart", 1, [200, 20, 0], 3_000_000, 500_000),
             row("fast", 1, [100, 50, 10], 1_000_000, 0),
-            row("gpt-4o", 1, [0, 0, 0], 0, 0),
+            failed(row("gpt-4o", 1, [0, 0, 0], 0, 0), 1),
         ]
     );
     assert_eq!(
         report(s, SpendDim::Provider, from, to).await,
         [
             row("anthropic", 1, [200, 20, 0], 3_000_000, 500_000),
-            row("openai", 2, [100, 50, 10], 1_000_000, 0),
+            failed(row("openai", 2, [100, 50, 10], 1_000_000, 0), 1),
         ]
     );
     assert_eq!(report(s, SpendDim::Tag, from, to).await, []);
     assert_eq!(
         s.spend_series(None, from, to).await.unwrap(),
-        [(H, row("*", 3, [300, 70, 10], 4_000_000, 500_000))]
+        [(H, failed(row("*", 3, [300, 70, 10], 4_000_000, 500_000), 1))]
     );
 }
 

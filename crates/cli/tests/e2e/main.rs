@@ -30,4 +30,5 @@ mod streaming;
 mod tenancy;
 mod tenancy_cli;
 mod tracing;
+mod ui;
 mod vertex;

@@ -15,6 +15,7 @@ mod providers;
 mod routing;
 mod server;
 mod telemetry;
+mod ui;
 mod vertex;
 
 use serde_norway::Value;
@@ -39,6 +40,7 @@ const FIELDS: &[&str] = &[
     "metrics",
     "telemetry",
     "guardrails",
+    "ui",
 ];
 /// Top-level sections of later features.
 const FUTURE: &[(&str, &str)] = &[
@@ -79,6 +81,7 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
         metrics: Default::default(),
         telemetry: None,
         guardrails: None,
+        ui: Default::default(),
     };
     let Some(map) = ctx.object(root, FIELDS, FUTURE) else {
         return config;
@@ -139,6 +142,10 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
     config.guardrails = ctx.field(map, "guardrails", |ctx, v| {
         guardrails::guardrails(ctx, v, &model_names)
     });
+    let admin_key = config.server.admin_key.is_some();
+    if let Some(ui) = ctx.field(map, "ui", |ctx, value| Some(ui::ui(ctx, value, admin_key))) {
+        config.ui = ui;
+    }
     let redis = config.redis.is_some();
     config.cache = ctx
         .field(map, "cache", |ctx, value| cache::cache(ctx, value, redis))
@@ -241,7 +248,7 @@ mod tests {
         assert_eq!(
             errors("modles: []\nmcp: {}\nstore: mysql://u:pw@h/db\nredis: 127.0.0.1:6379\n"),
             [
-                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging, cache, limits, pricing, metrics, telemetry, guardrails; did you mean "models"?"#,
+                r#"modles: unknown field "modles"; expected one of: server, store, redis, providers, models, routing, logging, cache, limits, pricing, metrics, telemetry, guardrails, ui; did you mean "models"?"#,
                 "mcp: the mcp section is not supported by this build yet",
                 r#"store: expected a store URL starting with sqlite://, postgres://, postgresql://, got "mysql://…""#,
                 "redis: expected a Redis URL starting with redis://, rediss://, got a value with no scheme",
