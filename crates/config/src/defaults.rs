@@ -104,6 +104,7 @@ fn provider(name: &str, kind: ProviderKind, base_url: &str, key: Option<String>)
         timeouts: Timeouts::default(),
         aws: None,
         vertex: None,
+        image_fetch: Default::default(),
     }
 }
 

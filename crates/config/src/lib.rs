@@ -29,9 +29,10 @@ pub use error::{ConfigErrors, ConfigIssue};
 pub use runtime::{
     AwsConfig, CacheConfig, CircuitConfig, ClassSet, Config, DEFAULT_AZURE_API_VERSION,
     DEFAULT_JOURNAL, DEFAULT_LISTEN, DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE,
-    ErrorClass, HedgeAfter, LimitsConfig, LoggingConfig, MetricsConfig, ModelConfig, ModelTimeouts,
-    OnRedisError, Preset, PricingConfig, ProviderConfig, ProviderKind, RetryConfig, RoutingRule,
-    RuleCondition, SemanticCacheConfig, ServerConfig, Strategy, TargetConfig, Timeouts,
+    ErrorClass, HedgeAfter, ImageFetchConfig, LimitsConfig, LoggingConfig, MetricsConfig,
+    ModelConfig, ModelTimeouts, OnRedisError, Preset, PricingConfig, ProviderConfig, ProviderKind,
+    RetryConfig, RoutingRule, RuleCondition, SemanticCacheConfig, ServerConfig, Strategy,
+    TargetConfig, Timeouts,
 };
 pub use runtime::{CacheBackend, CacheScope, CacheStoreConfig};
 pub use runtime::{DEFAULT_SESSION_TTL, UiConfig, Viewer, ViewerSecret};

@@ -250,6 +250,32 @@ pub struct ServerConfig {
     pub allow_unauthenticated: bool,
     /// How long in-flight requests may run after SIGTERM. Default 30 s.
     pub shutdown_grace: Duration,
+    /// How the gateway fetches image URLs for providers that cannot (`image_fetch:`).
+    pub image_fetch: ImageFetchConfig,
+}
+
+/// `server.image_fetch`: how the gateway fetches the `http(s)` image URLs of a request for
+/// providers that cannot fetch them (Bedrock, Claude on Vertex AI), to send them inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFetchConfig {
+    /// The largest image fetched, in bytes. Default 20 MiB.
+    pub max_bytes: u64,
+    /// The longest one fetch may take, redirects included. Default 10 s.
+    pub timeout: Duration,
+    /// Addresses fetched from although they are private, loopback or link-local; every
+    /// other such address is refused. Default none. Unsafe beyond tests and a trusted
+    /// internal image host.
+    pub allow_private: Vec<std::net::IpAddr>,
+}
+
+impl Default for ImageFetchConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: DEFAULT_MAX_BODY,
+            timeout: Duration::from_secs(10),
+            allow_private: Vec::new(),
+        }
+    }
 }
 
 /// What a provider speaks.
@@ -347,6 +373,8 @@ pub struct ProviderConfig {
     pub aws: Option<AwsConfig>,
     /// Project, location and credentials; `Some` for `vertex` providers only.
     pub vertex: Option<VertexConfig>,
+    /// The gateway's `server.image_fetch`, for providers whose image URLs it fetches.
+    pub image_fetch: ImageFetchConfig,
 }
 
 /// The AWS settings of a `bedrock` provider.
@@ -648,6 +676,7 @@ impl Default for ServerConfig {
             max_body: DEFAULT_MAX_BODY,
             allow_unauthenticated: false,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            image_fetch: ImageFetchConfig::default(),
         }
     }
 }

@@ -177,6 +177,8 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Forwards an OpenAI-shaped request (embeddings, completions, images, audio, files, …)
     /// unchanged except for the URL and credentials, and returns the upstream's response.
+    /// Embeddings for a provider with its own embeddings API ([`crate::Codec::embedder`])
+    /// are translated there and back instead, and answered in OpenAI's shape.
     fn forward<'a>(
         &'a self,
         req: ForwardRequest,

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
+use crate::embeddings::Embedder;
 use crate::{SseEvent, Target};
 
 /// An encoded upstream request, before credentials are added.
@@ -39,10 +40,11 @@ pub enum Framing {
 
 /// A wire format. Pure: no I/O, fixture-testable.
 ///
-/// Besides the required methods, three have defaults that only some formats override:
+/// Besides the required methods, five have defaults that only some formats override:
 /// [`Codec::framing`] (SSE unless said otherwise), [`Codec::start_stream`] (a look at the
-/// response head before the first event) and [`Codec::decode_error_response`] (error
-/// decoding that also sees the response headers).
+/// response head before the first event), [`Codec::decode_error_response`] (error
+/// decoding that also sees the response headers), [`Codec::embedder`] (the provider's
+/// own embeddings API) and [`Codec::fetches_image_urls`] (images the gateway must fetch).
 pub trait Codec: Send + Sync + 'static {
     /// Per-stream state: ids, tool-call indices, usage so far.
     type StreamState: Default + Send;
@@ -90,6 +92,19 @@ pub trait Codec: Send + Sync + 'static {
     ) -> GatewayError {
         let _ = cx;
         self.decode_error(status, body)
+    }
+
+    /// Whether the provider cannot fetch `http(s)` image URLs itself, so the transport
+    /// fetches them and the codec gets them as data URLs (see `crate::images`). Default:
+    /// false.
+    fn fetches_image_urls(&self) -> bool {
+        false
+    }
+
+    /// The provider's own embeddings API, which OpenAI's `/embeddings` is translated to.
+    /// Default: none, and `/embeddings` is forwarded to [`Codec::forward_url`] unchanged.
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        None
     }
 
     /// The absolute URL for an OpenAI-shaped pass-through of `path` (the part after `/v1`,

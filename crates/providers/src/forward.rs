@@ -1,5 +1,6 @@
-//! Pass-through of OpenAI-shaped requests and native pass-through of a provider's own API,
-//! and the body wrapper that enforces deadlines on a streamed upstream response.
+//! Pass-through of OpenAI-shaped requests and native pass-through of a provider's own API
+//! (with its URL rule), and the body wrapper that enforces deadlines on a streamed upstream
+//! response.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use sluice_config::Timeouts;
+use sluice_config::{ProviderKind, Timeouts};
 
 use crate::UpstreamBody;
 
@@ -128,5 +129,119 @@ impl Body for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The upstream URL of a native pass-through request: `{base_url}{path}?{query}`.
+///
+/// `base_url` ends in `/v1` for the OpenAI family while native clients send the full path
+/// (`/openai/v1/chat/completions`), so for that family a leading `/v1` segment of `path` is
+/// dropped when `base_url` ends in `/v1`: both `/openai/v1/models` and `/openai/models` reach
+/// `{base_url}/models`. Anthropic's, Gemini's, Bedrock's, Cohere's and Vertex AI's base URLs
+/// are host roots, so their paths are appended as they are. Gemini's `key` query parameter (a client credential) is removed.
+pub(crate) fn native_url(
+    base_url: &str,
+    kind: ProviderKind,
+    path: &str,
+    query: Option<&str>,
+) -> String {
+    let openai_family = matches!(
+        kind,
+        ProviderKind::OpenAiCompatible(_) | ProviderKind::AzureOpenAi
+    );
+    let path = if openai_family && base_url.ends_with("/v1") {
+        match path.strip_prefix("/v1") {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => path,
+        }
+    } else {
+        path
+    };
+    let mut url = format!("{base_url}{path}");
+    let query = match (kind, query) {
+        (ProviderKind::Gemini, Some(q)) => q
+            .split('&')
+            .filter(|pair| pair.split('=').next() != Some("key"))
+            .collect::<Vec<_>>()
+            .join("&"),
+        (_, Some(q)) => q.to_owned(),
+        (_, None) => String::new(),
+    };
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_config::{Preset, ProviderKind};
+
+    use super::native_url;
+
+    #[test]
+    fn native_urls_follow_the_base_url_rule() {
+        let openai = ProviderKind::OpenAiCompatible(Preset::Generic);
+        let v1 = "https://api.openai.com/v1";
+        assert_eq!(
+            native_url(v1, openai, "/v1/chat/completions", None),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            native_url(v1, openai, "/chat/completions", Some("a=1")),
+            "https://api.openai.com/v1/chat/completions?a=1"
+        );
+        assert_eq!(native_url(v1, openai, "/v1", None), v1);
+        assert_eq!(
+            native_url(v1, openai, "/v1beta/x", None),
+            "https://api.openai.com/v1/v1beta/x"
+        );
+        let root = "https://api.perplexity.ai";
+        assert_eq!(
+            native_url(root, openai, "/v1/chat/completions", None),
+            "https://api.perplexity.ai/v1/chat/completions"
+        );
+        assert_eq!(
+            native_url(
+                "https://r.openai.azure.com",
+                ProviderKind::AzureOpenAi,
+                "/openai/deployments/d/chat/completions",
+                Some("api-version=2024-10-21"),
+            ),
+            "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            native_url(
+                "https://api.anthropic.com",
+                ProviderKind::Anthropic,
+                "/v1/messages",
+                Some("beta=true"),
+            ),
+            "https://api.anthropic.com/v1/messages?beta=true"
+        );
+        let gemini = "https://generativelanguage.googleapis.com";
+        assert_eq!(
+            native_url(
+                gemini,
+                ProviderKind::Gemini,
+                "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                Some("key=client-secret&alt=sse"),
+            ),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            native_url(gemini, ProviderKind::Gemini, "/v1/models", Some("key=k")),
+            "https://generativelanguage.googleapis.com/v1/models"
+        );
+        assert_eq!(
+            native_url(
+                "https://api.cohere.com",
+                ProviderKind::Cohere,
+                "/v2/chat",
+                None
+            ),
+            "https://api.cohere.com/v2/chat"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The one HTTP transport: pooled keep-alive connections over rustls (HTTP/2 where the
 //! upstream offers it), credentials (headers, a SigV4 signature or a Google access token,
-//! see [`crate::auth`]),
-//! deadlines, stream framing (see [`crate::driver`]) and transport error capture.
+//! see [`crate::auth`]), image URLs fetched for providers that cannot (see
+//! [`crate::images`]), deadlines, stream framing (see [`crate::driver`]) and transport error
+//! capture.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use sluice_config::{ProviderConfig, ProviderKind, Timeouts};
 use sluice_types::{ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
@@ -23,7 +24,8 @@ use crate::auth::{AWS_SIGNATURE_HEADERS, Auth};
 use crate::call::unix_now;
 use crate::codec::UNSUPPORTED_PARAMETER;
 use crate::driver::{StreamDriver, timeout};
-use crate::forward::{DeadlineBody, ForwardRequest, NativeRequest};
+use crate::forward::{DeadlineBody, ForwardRequest, NativeRequest, native_url};
+use crate::images::{ImageFetcher, inline_remote_images};
 use crate::ratelimit;
 use crate::{
     CallCx, ChunkStream, Codec, DecodeCx, Provider, Target, UpstreamBody, UpstreamRequest, box_body,
@@ -42,19 +44,34 @@ pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>
 /// A pooled keep-alive client over rustls (HTTP/2 where the server offers it, plain HTTP for
 /// `http://` URLs), connecting within `connect_timeout`.
 pub(crate) fn http_client(connect_timeout: std::time::Duration) -> HttpClient {
-    let mut http = HttpConnector::new();
+    pooled(https(HttpConnector::new(), connect_timeout))
+}
+
+/// `http` (allowed plain `http://` URLs, without Nagle's delay, connecting within
+/// `connect_timeout`) wrapped in rustls with the webpki roots, HTTP/2 where the server offers
+/// it by ALPN.
+pub(crate) fn https<R>(
+    mut http: HttpConnector<R>,
+    connect_timeout: std::time::Duration,
+) -> HttpsConnector<HttpConnector<R>> {
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(http);
+        .wrap_connector(http)
+}
+
+/// A pooled keep-alive client over `connector`.
+pub(crate) fn pooled<C: Connect + Clone + Send + Sync + 'static>(
+    connector: C,
+) -> Client<C, UpstreamBody> {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .build(https)
+        .build(connector)
 }
 
 /// A provider reached over HTTP, speaking the wire format of codec `C`.
@@ -71,6 +88,8 @@ pub struct HttpProvider<C: Codec> {
     kind: ProviderKind,
     /// Drop parameters the codec cannot honour instead of refusing the request.
     drop_unsupported: bool,
+    /// Fetches image URLs for codecs whose provider cannot.
+    images: Arc<ImageFetcher>,
 }
 
 impl<C: Codec> HttpProvider<C> {
@@ -85,6 +104,7 @@ impl<C: Codec> HttpProvider<C> {
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),
             kind: cfg.kind,
             drop_unsupported: cfg.drop_unsupported,
+            images: Arc::new(ImageFetcher::new(&cfg.image_fetch, cfg.timeouts.connect)),
         })
     }
 
@@ -99,6 +119,7 @@ impl<C: Codec> HttpProvider<C> {
             base_url: self.base_url.clone(),
             kind: self.kind,
             drop_unsupported: self.drop_unsupported,
+            images: self.images.clone(),
         }
     }
 
@@ -180,7 +201,6 @@ impl<C: Codec> HttpProvider<C> {
         }
     }
 
-    /// Sends a chat request and returns the successful response head, or the decoded error.
     /// Encodes `req`; with `drop_unsupported`, parameters the codec refuses as unsupported are
     /// removed one by one (each with a warning) until it accepts the request.
     fn encode(&self, req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, GatewayError> {
@@ -208,6 +228,7 @@ impl<C: Codec> HttpProvider<C> {
         Err(err)
     }
 
+    /// Sends a chat request and returns the successful response head, or the decoded error.
     async fn start_chat(
         &self,
         req: &ChatRequest,
@@ -215,7 +236,28 @@ impl<C: Codec> HttpProvider<C> {
         cx: &CallCx,
         deadline: Instant,
     ) -> Result<Response<Incoming>, GatewayError> {
-        let up = self.encode(req, target)?;
+        let fetched = match self.codec.fetches_image_urls() {
+            true => {
+                let started = Instant::now();
+                let fetched = inline_remote_images(&self.images, req, deadline).await;
+                cx.add_upstream_wait(started.elapsed());
+                fetched?
+            }
+            false => None,
+        };
+        let up = self.encode(fetched.as_ref().unwrap_or(req), target)?;
+        self.send_encoded(up, target, deadline, cx).await
+    }
+
+    /// POSTs an encoded JSON request and returns the successful response head, or the
+    /// decoded error.
+    async fn send_encoded(
+        &self,
+        up: UpstreamRequest,
+        target: &Target,
+        deadline: Instant,
+        cx: &CallCx,
+    ) -> Result<Response<Incoming>, GatewayError> {
         let mut builder = Request::builder().method(Method::POST).uri(&up.url);
         if let Some(h) = builder.headers_mut() {
             h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -235,6 +277,28 @@ impl<C: Codec> HttpProvider<C> {
         let (parts, body) = resp.into_parts();
         let body = read_body(&self.name, body, deadline, cx).await?;
         Err(self.upstream_error(&parts, &body))
+    }
+
+    /// POSTs an encoded JSON request and returns the successful answer's body.
+    pub(crate) async fn call_json(
+        &self,
+        up: UpstreamRequest,
+        target: &Target,
+        deadline: Instant,
+        cx: &CallCx,
+    ) -> Result<Bytes, GatewayError> {
+        let resp = self.send_encoded(up, target, deadline, cx).await?;
+        read_body(&self.name, resp.into_body(), deadline, cx).await
+    }
+
+    /// The provider's name.
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Whether parameters the codec cannot honour are dropped instead of refused.
+    pub(crate) fn drop_unsupported(&self) -> bool {
+        self.drop_unsupported
     }
 
     /// The error for an upstream error response, keeping its `Retry-After` so the client (and
@@ -320,6 +384,11 @@ impl<C: Codec> Provider for HttpProvider<C> {
         cx: &'a CallCx,
     ) -> BoxFuture<'a, Result<Response<UpstreamBody>, GatewayError>> {
         Box::pin(async move {
+            if req.method == Method::POST && req.path == "/embeddings" {
+                if let Some(e) = self.codec.embedder() {
+                    return self.embed(e, req, cx).await;
+                }
+            }
             let url =
                 self.codec
                     .forward_url(&req.path, req.query.as_deref(), req.model.as_deref())?;
@@ -376,43 +445,6 @@ impl<C: Codec> Provider for HttpProvider<C> {
             Ok(Response::from_parts(parts, body.boxed_unsync()))
         })
     }
-}
-
-/// The upstream URL of a native pass-through request: `{base_url}{path}?{query}`.
-///
-/// `base_url` ends in `/v1` for the OpenAI family while native clients send the full path
-/// (`/openai/v1/chat/completions`), so for that family a leading `/v1` segment of `path` is
-/// dropped when `base_url` ends in `/v1`: both `/openai/v1/models` and `/openai/models` reach
-/// `{base_url}/models`. Anthropic's, Gemini's, Bedrock's, Cohere's and Vertex AI's base URLs
-/// are host roots, so their paths are appended as they are. Gemini's `key` query parameter (a client credential) is removed.
-fn native_url(base_url: &str, kind: ProviderKind, path: &str, query: Option<&str>) -> String {
-    let openai_family = matches!(
-        kind,
-        ProviderKind::OpenAiCompatible(_) | ProviderKind::AzureOpenAi
-    );
-    let path = if openai_family && base_url.ends_with("/v1") {
-        match path.strip_prefix("/v1") {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
-            _ => path,
-        }
-    } else {
-        path
-    };
-    let mut url = format!("{base_url}{path}");
-    let query = match (kind, query) {
-        (ProviderKind::Gemini, Some(q)) => q
-            .split('&')
-            .filter(|pair| pair.split('=').next() != Some("key"))
-            .collect::<Vec<_>>()
-            .join("&"),
-        (_, Some(q)) => q.to_owned(),
-        (_, None) => String::new(),
-    };
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(&query);
-    }
-    url
 }
 
 /// Sets `traceparent` and `tracestate` to `trace`'s, replacing what a client sent on a
@@ -484,77 +516,5 @@ fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> Gateway
             Origin::Upstream,
             format!("provider {name} closed the connection: {detail}"),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use sluice_config::{Preset, ProviderKind};
-
-    use super::native_url;
-
-    #[test]
-    fn native_urls_follow_the_base_url_rule() {
-        let openai = ProviderKind::OpenAiCompatible(Preset::Generic);
-        let v1 = "https://api.openai.com/v1";
-        assert_eq!(
-            native_url(v1, openai, "/v1/chat/completions", None),
-            "https://api.openai.com/v1/chat/completions"
-        );
-        assert_eq!(
-            native_url(v1, openai, "/chat/completions", Some("a=1")),
-            "https://api.openai.com/v1/chat/completions?a=1"
-        );
-        assert_eq!(native_url(v1, openai, "/v1", None), v1);
-        assert_eq!(
-            native_url(v1, openai, "/v1beta/x", None),
-            "https://api.openai.com/v1/v1beta/x"
-        );
-        let root = "https://api.perplexity.ai";
-        assert_eq!(
-            native_url(root, openai, "/v1/chat/completions", None),
-            "https://api.perplexity.ai/v1/chat/completions"
-        );
-        assert_eq!(
-            native_url(
-                "https://r.openai.azure.com",
-                ProviderKind::AzureOpenAi,
-                "/openai/deployments/d/chat/completions",
-                Some("api-version=2024-10-21"),
-            ),
-            "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21"
-        );
-        assert_eq!(
-            native_url(
-                "https://api.anthropic.com",
-                ProviderKind::Anthropic,
-                "/v1/messages",
-                Some("beta=true"),
-            ),
-            "https://api.anthropic.com/v1/messages?beta=true"
-        );
-        let gemini = "https://generativelanguage.googleapis.com";
-        assert_eq!(
-            native_url(
-                gemini,
-                ProviderKind::Gemini,
-                "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-                Some("key=client-secret&alt=sse"),
-            ),
-            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
-        );
-        assert_eq!(
-            native_url(gemini, ProviderKind::Gemini, "/v1/models", Some("key=k")),
-            "https://generativelanguage.googleapis.com/v1/models"
-        );
-        assert_eq!(
-            native_url(
-                "https://api.cohere.com",
-                ProviderKind::Cohere,
-                "/v2/chat",
-                None
-            ),
-            "https://api.cohere.com/v2/chat"
-        );
     }
 }

@@ -8,6 +8,10 @@
 //! tokens), deadlines, stream framing (SSE,
 //! or the AWS binary event stream a codec declares with [`Codec::framing`]), and turning
 //! transport failures into typed [`GatewayError`]s.
+//! Two more jobs sit on the transport because they do I/O: OpenAI embeddings answered
+//! through a provider's own embeddings API ([`embeddings`], the codec's [`Codec::embedder`]),
+//! and image URLs fetched for providers that cannot fetch them (`images`, behind
+//! [`Codec::fetches_image_urls`]).
 //! OpenAI-compatible vendors are data (a preset row in `sluice-config`), not code. The router
 //! sees every provider, HTTP or not (the offline `demo`), through the object-safe [`Provider`].
 
@@ -19,10 +23,12 @@ mod codec;
 pub mod cohere;
 mod demo;
 mod driver;
+pub mod embeddings;
 pub mod eventstream;
 mod forward;
 pub mod gemini;
 mod http;
+mod images;
 pub mod openai_compat;
 mod ratelimit;
 mod sse;

@@ -205,6 +205,12 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/v1/completions", post(passthrough::handle))
         .route("/v1/embeddings", post(passthrough::handle))
         .route("/v1/moderations", post(passthrough::handle))
+        // Mistral's own endpoints, routed by `model` like the OpenAI ones.
+        .route("/v1/fim/completions", post(passthrough::handle))
+        .route("/v1/ocr", post(passthrough::handle))
+        .route("/v1/classifications", post(passthrough::handle))
+        .route("/v1/chat/moderations", post(passthrough::handle))
+        .route("/v1/chat/classifications", post(passthrough::handle))
         .route("/v1/responses", post(responses::handle))
         .route("/v1/responses/{*rest}", any(passthrough::handle))
         .route("/v1/images/{*rest}", any(passthrough::handle))

@@ -16,7 +16,9 @@
 //! benchmark's upstream.
 //!
 //! The Anthropic, Gemini, Cohere, Bedrock and Vertex AI wire formats are served too (see
-//! their modules); Vertex AI's with the OAuth token endpoint its callers sign in at.
+//! their modules); Vertex AI's with the OAuth token endpoint its callers sign in at. `GET
+//! /images/…` is a small image host (images, redirects, a page that is no image) for the
+//! gateway's image fetching.
 //!
 //! [`OtlpReceiver`] stands in for an OpenTelemetry collector: it takes trace exports over
 //! OTLP/HTTP and OTLP/gRPC and decodes their spans for tests to check.
@@ -30,6 +32,7 @@ pub mod cohere;
 mod completions;
 mod embeddings;
 pub mod gemini;
+mod images;
 mod otlp;
 mod server;
 mod state;
@@ -46,6 +49,7 @@ use tokio::task::JoinHandle;
 
 pub use behavior::Behavior;
 pub use embeddings::embed;
+pub use images::PIXEL_PNG;
 pub use otlp::{OtlpProtocol, OtlpReceiver, ReceivedExport, ReceivedSpan};
 pub use state::Recorded;
 

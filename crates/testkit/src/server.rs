@@ -108,6 +108,20 @@ async fn handle(
         }
         Some(Behavior::ChunkInterval(d)) => plan.interval = d,
     }
+    if parts.method == Method::GET {
+        if let Some(served) = crate::images::serve(parts.uri.path(), parts.uri.query()) {
+            let mut resp = response(
+                served.status,
+                served.content_type,
+                MockBody::full(served.body),
+                n,
+            );
+            if let Some(to) = served.location.and_then(|l| HeaderValue::try_from(l).ok()) {
+                resp.headers_mut().insert(http::header::LOCATION, to);
+            }
+            return Ok(resp);
+        }
+    }
     let reply = route(&parts, &body, n, &state);
     let aws_headers = crate::bedrock::response_headers(parts.uri.path(), &reply, n);
     let mut resp = match reply {
@@ -155,7 +169,7 @@ fn route(parts: &http::request::Parts, body: &Bytes, n: u64, state: &State) -> R
         (&Method::POST, "/embeddings") => embeddings::reply(body, deployment),
         (&Method::GET, "/models") => embeddings::list_models(),
         (&Method::POST, p) if p.starts_with("/v1beta/") => crate::gemini::reply(parts, body, n),
-        (&Method::POST, p) if crate::bedrock::is_converse(p) => {
+        (&Method::POST, p) if crate::bedrock::is_bedrock(p) => {
             crate::bedrock::reply(parts, body, n)
         }
         (&Method::GET, m) if m.starts_with("/models/") && m.len() > "/models/".len() => {

@@ -285,15 +285,16 @@ async fn guardrails_pass_through_and_intervene_as_content_filter() {
 async fn refusals_and_upstream_errors_keep_their_meaning() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock, "    retry: { max: 1, backoff: 10ms }");
-    // Bedrock cannot fetch URLs: refused before any upstream call, naming the field.
+    // An image the gateway may not fetch for Bedrock: refused before any upstream call,
+    // naming the part.
     let r = post_json(
         &gw.url(CHAT),
         &json!({"model": "smart", "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}),
+            {"type": "image_url", "image_url": {"url": "http://169.254.169.254/cat.png"}}]}]}),
     )
     .await;
     let e = error_of(&r, 400);
-    assert_eq!(e["param"], "messages[0].content[0].image_url.url");
+    assert_eq!(e["param"], "messages[0].content[0].image_url");
     let r = post_json(
         &gw.url(CHAT),
         &json!({"model": "smart", "seed": 1, "messages": user("x")}),
@@ -353,4 +354,177 @@ async fn native_pass_through_is_signed_by_the_gateway() {
             .unwrap()
             .contains(bedrock::ACCESS_KEY_ID)
     );
+}
+
+#[tokio::test]
+async fn embeddings_are_signed_invoke_model_calls_per_model_family() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "");
+    let titan = "amazon.titan-embed-text-v2:0";
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": format!("aws/{titan}"), "input": ["first text here", "second"], "dimensions": 256}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["model"], titan);
+    assert_eq!(out["data"].as_array().unwrap().len(), 2);
+    assert_eq!(out["data"][0]["embedding"].as_array().unwrap().len(), 256);
+    assert_eq!(
+        out["usage"]["prompt_tokens"], 4,
+        "the sum of Titan's inputTextTokenCount"
+    );
+    let calls = mock.received();
+    assert_eq!(calls.len(), 2, "Titan embeds one text a call");
+    let mut texts: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            assert_eq!(c.path, "/model/amazon.titan-embed-text-v2%3A0/invoke");
+            assert!(
+                c.header("authorization")
+                    .unwrap()
+                    .contains(bedrock::ACCESS_KEY_ID)
+            );
+            let body = c.json();
+            assert_eq!(
+                (body["dimensions"].clone(), body["normalize"].clone()),
+                (json!(256), json!(true))
+            );
+            body["inputText"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["first text here", "second"]);
+
+    mock.clear_received();
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": "aws/cohere.embed-english-v3", "input": ["a b", "c"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["data"].as_array().unwrap().len(), 2);
+    let calls = mock.received();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0].json(),
+        json!({"texts": ["a b", "c"], "input_type": "search_document"})
+    );
+
+    // A model without an InvokeModel embeddings format, and a parameter Cohere v3 lacks.
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": format!("aws/{MODEL}"), "input": "x"}),
+    )
+    .await;
+    assert_eq!(error_of(&r, 400)["param"], "model");
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": "aws/cohere.embed-english-v3", "input": "x", "dimensions": 256}),
+    )
+    .await;
+    assert_eq!(error_of(&r, 400)["param"], "dimensions");
+    assert_eq!(mock.received().len(), 1, "refusals make no call");
+}
+
+/// `sluice_testkit::PIXEL_PNG`, the image host's picture, in base64.
+const PIXEL_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// A chat request to `smart` showing the image at `url`.
+fn look_at(url: &str) -> Value {
+    json!({"model": "smart", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
+    ]}]})
+}
+
+#[tokio::test]
+async fn image_urls_are_fetched_by_the_gateway_and_sent_as_bytes() {
+    let (mock, images) = (MockUpstream::start().await, MockUpstream::start().await);
+    let gw = gateway(
+        &mock,
+        "server:\n  image_fetch: { allow_private: [127.0.0.1] }\n",
+    );
+    // Two redirects, then the image.
+    let url = format!("{}/images/redirect/2", images.root_url());
+    let r = post_json(&gw.url(CHAT), &look_at(&url)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let block = &mock.last().unwrap().json()["messages"][0]["content"][1];
+    assert_eq!(
+        block,
+        &json!({"image": {"format": "png", "source": {"bytes": PIXEL_BASE64}}})
+    );
+    let fetched: Vec<String> = images.received().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        fetched,
+        [
+            "/images/redirect/2",
+            "/images/redirect/1",
+            "/images/redirect/0",
+            "/images/pixel.png"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn image_urls_the_gateway_may_not_fetch_are_400s_naming_the_part() {
+    let (mock, images) = (MockUpstream::start().await, MockUpstream::start().await);
+    let root = images.root_url();
+    let port = images.addr().port();
+    // No address is allowed: the image host on 127.0.0.1 is a loopback target.
+    let strict = gateway(&mock, "");
+    let r = post_json(
+        &strict.url(CHAT),
+        &look_at(&format!("{root}/images/pixel.png")),
+    )
+    .await;
+    let e = error_of(&r, 400);
+    assert_eq!(e["param"], "messages[0].content[1].image_url");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("a loopback address"),
+        "{e}"
+    );
+    assert_eq!(images.request_count(), 0, "never connected");
+
+    let gw = gateway(
+        &mock,
+        "server:\n  image_fetch: { allow_private: [127.0.0.1], max_bytes: 1KiB }\n",
+    );
+    for (path, why) in [
+        (
+            "/images/page.html".to_owned(),
+            "its content type is \"text/html\"",
+        ),
+        ("/images/large/2048".to_owned(), "larger than 1024 bytes"),
+        ("/images/missing".to_owned(), "HTTP 404"),
+        (
+            "/images/redirect/4".to_owned(),
+            "redirected more than 3 times",
+        ),
+        // Every redirect is checked again: metadata, and loopback addresses not allowed.
+        (
+            "/images/to?http://169.254.169.254/latest/meta-data/".to_owned(),
+            "link-local",
+        ),
+        (
+            format!("/images/to?http://127.0.0.2:{port}/images/pixel.png"),
+            "127.0.0.2 is a loopback address",
+        ),
+        (
+            "/images/to?file:///etc/passwd".to_owned(),
+            "only http and https",
+        ),
+    ] {
+        let r = post_json(&gw.url(CHAT), &look_at(&format!("{root}{path}"))).await;
+        let e = error_of(&r, 400);
+        assert_eq!(e["param"], "messages[0].content[1].image_url", "{path}");
+        let message = e["message"].as_str().unwrap();
+        assert!(message.contains(why), "{path}: {message}");
+    }
+    assert_eq!(mock.request_count(), 0, "nothing reached Bedrock");
 }

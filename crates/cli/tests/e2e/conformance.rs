@@ -2,8 +2,10 @@
 //! provider's mock upstream. Each mock speaks its provider's wire format and validates
 //! requests the way the real API does, so a translation bug fails here.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
-use sluice_testkit::{Behavior, MockUpstream, anthropic, bedrock, cohere, gemini};
+use sluice_testkit::{Behavior, MockUpstream, anthropic, bedrock, cohere, gemini, vertex};
 
 use crate::harness::{Sluice, post_json, stream_chunks};
 
@@ -12,10 +14,20 @@ const CHAT: &str = "/v1/chat/completions";
 /// A 1×1 transparent PNG as a data URL.
 const PIXEL: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
+/// What a provider entry may refer to.
+struct Upstream<'a> {
+    /// The mock's root URL (`http://127.0.0.1:PORT`).
+    root: String,
+    /// The mock's OAuth token endpoint.
+    token_uri: String,
+    /// A directory that lives as long as the gateway, for files the entry names.
+    files: &'a Path,
+}
+
 /// How to reach one provider kind's mock, and its error replies.
 struct Kind {
-    /// The provider entry, given the mock's root URL (`http://127.0.0.1:PORT`).
-    provider: fn(&str) -> String,
+    /// The provider entry.
+    provider: fn(&Upstream<'_>) -> String,
     /// The provider's model name.
     model: &'static str,
     /// A 400 in the provider's own error shape.
@@ -34,44 +46,60 @@ fn openai_error(status: u16, code: &str) -> Behavior {
 }
 
 const OPENAI: Kind = Kind {
-    provider: |root| format!("{{ kind: openai-compatible, base_url: \"{root}/v1\", api_key: k }}"),
+    provider: |up| {
+        format!(
+            "{{ kind: openai-compatible, base_url: \"{}/v1\", api_key: k }}",
+            up.root
+        )
+    },
     model: "gpt-4o-mini",
     bad_request: || openai_error(400, "bad"),
     rate_limited: || Behavior::rate_limited(1),
 };
 
 const AZURE: Kind = Kind {
-    provider: |root| format!("{{ kind: azure-openai, base_url: \"{root}\", api_key: k }}"),
+    provider: |up| {
+        format!(
+            "{{ kind: azure-openai, base_url: \"{}\", api_key: k }}",
+            up.root
+        )
+    },
     model: "my-deployment",
     bad_request: || openai_error(400, "bad"),
     rate_limited: || Behavior::rate_limited(1),
 };
 
 const ANTHROPIC: Kind = Kind {
-    provider: |root| format!("{{ kind: anthropic, base_url: \"{root}\", api_key: k }}"),
+    provider: |up| {
+        format!(
+            "{{ kind: anthropic, base_url: \"{}\", api_key: k }}",
+            up.root
+        )
+    },
     model: "claude-sonnet-4-5",
     bad_request: || anthropic::error(400, "invalid_request_error", "refused by the mock"),
     rate_limited: || anthropic::error(429, "rate_limit_error", "slow down"),
 };
 
 const GEMINI: Kind = Kind {
-    provider: |root| format!("{{ kind: gemini, base_url: \"{root}\", api_key: k }}"),
+    provider: |up| format!("{{ kind: gemini, base_url: \"{}\", api_key: k }}", up.root),
     model: "gemini-2.5-flash",
     bad_request: || gemini::error(400, "INVALID_ARGUMENT", "refused by the mock"),
     rate_limited: gemini::rate_limited,
 };
 
 const COHERE: Kind = Kind {
-    provider: |root| format!("{{ kind: cohere, base_url: \"{root}\", api_key: k }}"),
+    provider: |up| format!("{{ kind: cohere, base_url: \"{}\", api_key: k }}", up.root),
     model: "command-a-03-2025",
     bad_request: || cohere::error(400, "invalid request: refused by the mock"),
     rate_limited: cohere::rate_limited,
 };
 
 const BEDROCK: Kind = Kind {
-    provider: |root| {
+    provider: |up| {
         format!(
-            "{{ kind: bedrock, base_url: \"{root}\", region: us-east-1, access_key_id: {}, secret_access_key: \"{}\" }}",
+            "{{ kind: bedrock, base_url: \"{}\", region: us-east-1, access_key_id: {}, secret_access_key: \"{}\" }}",
+            up.root,
             bedrock::ACCESS_KEY_ID,
             bedrock::SECRET_ACCESS_KEY
         )
@@ -81,13 +109,47 @@ const BEDROCK: Kind = Kind {
     rate_limited: bedrock::rate_limited,
 };
 
-/// A gateway whose model `m` is the kind's model on the mock.
-fn gateway(kind: &Kind, mock: &MockUpstream) -> Sluice {
-    Sluice::start(&format!(
-        "providers:\n  up: {}\nmodels:\n  - name: m\n    targets: [ {{ provider: up, model: {} }} ]\n",
-        (kind.provider)(&mock.root_url()),
+/// A Vertex AI entry on the mock, signing in with a key file of the mock's service account
+/// (written to `up.files`).
+fn vertex_provider(up: &Upstream<'_>) -> String {
+    let key = up.files.join("service-account.json");
+    std::fs::write(&key, vertex::service_account(&up.token_uri)).unwrap();
+    format!(
+        "{{ kind: vertex, base_url: \"{}\", location: europe-west4, credentials: \"{}\" }}",
+        up.root,
+        key.display()
+    )
+}
+
+const VERTEX_GEMINI: Kind = Kind {
+    provider: vertex_provider,
+    model: "gemini-2.5-flash",
+    bad_request: || gemini::error(400, "INVALID_ARGUMENT", "refused by the mock"),
+    rate_limited: gemini::rate_limited,
+};
+
+const VERTEX_CLAUDE: Kind = Kind {
+    provider: vertex_provider,
+    model: "claude-sonnet-4-5@20250929",
+    bad_request: || anthropic::error(400, "invalid_request_error", "refused by the mock"),
+    rate_limited: || anthropic::error(429, "rate_limit_error", "slow down"),
+};
+
+/// A gateway whose model `m` is the kind's model on the mock, with the directory of the
+/// files its provider entry names (kept as long as the gateway is used).
+fn gateway(kind: &Kind, mock: &MockUpstream) -> (Sluice, tempfile::TempDir) {
+    let files = tempfile::tempdir().unwrap();
+    let up = Upstream {
+        root: mock.root_url(),
+        token_uri: mock.token_uri(),
+        files: files.path(),
+    };
+    let gw = Sluice::start(&format!(
+        "providers:\n  up: {}\nmodels:\n  - name: m\n    targets: [ {{ provider: up, model: \"{}\" }} ]\n",
+        (kind.provider)(&up),
         kind.model
-    ))
+    ));
+    (gw, files)
 }
 
 fn user(text: &str) -> Value {
@@ -101,7 +163,7 @@ fn weather_tool() -> Value {
 
 async fn simple(kind: &Kind) {
     let mock = MockUpstream::start().await;
-    let gw = gateway(kind, &mock);
+    let (gw, _files) = gateway(kind, &mock);
     let r = post_json(
         &gw.url(CHAT),
         &json!({"model": "m", "messages": user("hello there")}),
@@ -134,7 +196,7 @@ async fn simple(kind: &Kind) {
 
 async fn stream(kind: &Kind) {
     let mock = MockUpstream::start().await;
-    let gw = gateway(kind, &mock);
+    let (gw, _files) = gateway(kind, &mock);
     let body = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}, "messages": user("stream this")});
     let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     assert_eq!(
@@ -164,7 +226,7 @@ async fn stream(kind: &Kind) {
 
 async fn tools(kind: &Kind) {
     let mock = MockUpstream::start().await;
-    let gw = gateway(kind, &mock);
+    let (gw, _files) = gateway(kind, &mock);
     let body = json!({"model": "m", "messages": user("weather in Paris?"), "tools": weather_tool(), "tool_choice": "auto"});
     let r = post_json(&gw.url(CHAT), &body).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -188,7 +250,7 @@ async fn tools(kind: &Kind) {
 
 async fn stream_tools(kind: &Kind) {
     let mock = MockUpstream::start().await;
-    let gw = gateway(kind, &mock);
+    let (gw, _files) = gateway(kind, &mock);
     let body = json!({"model": "m", "stream": true, "messages": user("weather?"), "tools": weather_tool()});
     let chunks = stream_chunks(&post_json(&gw.url(CHAT), &body).await);
     let mut name = String::new();
@@ -218,7 +280,7 @@ async fn stream_tools(kind: &Kind) {
 
 async fn vision(kind: &Kind) {
     let mock = MockUpstream::start().await;
-    let gw = gateway(kind, &mock);
+    let (gw, _files) = gateway(kind, &mock);
     let body = json!({"model": "m", "messages": [{"role": "user", "content": [
         {"type": "text", "text": "what is this"},
         {"type": "image_url", "image_url": {"url": PIXEL}}
@@ -229,7 +291,7 @@ async fn vision(kind: &Kind) {
 
 async fn json_mode(kind: &Kind) {
     let mock = MockUpstream::start().await;
-    let gw = gateway(kind, &mock);
+    let (gw, _files) = gateway(kind, &mock);
     let schema =
         json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]});
     let body = json!({"model": "m", "messages": user("a person"),
@@ -246,7 +308,12 @@ async fn json_mode(kind: &Kind) {
 
 async fn errors(kind: &Kind) {
     let mock = MockUpstream::start().await;
-    let gw = gateway(kind, &mock);
+    let (gw, _files) = gateway(kind, &mock);
+    // A first answer, so a provider that signs in first (Vertex AI) holds its token before
+    // the faults are queued: they answer the next requests, whatever they are.
+    let r = post_json(&gw.url(CHAT), &json!({"model": "m", "messages": user("x")})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = mock.request_count();
     mock.push((kind.bad_request)());
     let r = post_json(&gw.url(CHAT), &json!({"model": "m", "messages": user("x")})).await;
     assert_eq!(r.status, 400, "{}", r.text());
@@ -264,7 +331,7 @@ async fn errors(kind: &Kind) {
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(
         mock.request_count(),
-        2,
+        before + 2,
         "client errors and 429s without retry config are not retried"
     );
 }
@@ -298,4 +365,6 @@ conformance! {
     gemini_api => super::GEMINI,
     cohere_chat => super::COHERE,
     bedrock_converse => super::BEDROCK,
+    vertex_gemini => super::VERTEX_GEMINI,
+    vertex_claude => super::VERTEX_CLAUDE,
 }

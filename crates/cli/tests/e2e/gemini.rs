@@ -397,18 +397,72 @@ async fn parameters_gemini_cannot_honour_are_refused_by_name() {
 }
 
 #[tokio::test]
-async fn embeddings_use_the_openai_compatible_endpoint() {
+async fn embeddings_are_translated_to_embed_content_and_batches() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
     let r = post_json(
         &gw.url("/v1/embeddings"),
-        &json!({"model": "embed", "input": ["a b", "c"]}),
+        &json!({"model": "embed", "input": "one text", "dimensions": 16}),
     )
     .await;
     let out = ok_json(&r);
-    assert_eq!(out["data"].as_array().unwrap().len(), 2);
+    assert_eq!(out["object"], "list");
+    assert_eq!(out["model"], "gemini-embedding-001");
+    assert_eq!(out["data"][0]["object"], "embedding");
+    let vector: Vec<f32> = out["data"][0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(
+        vector,
+        sluice_testkit::embed("one text", 16),
+        "Gemini's vector"
+    );
+    assert!(
+        out["usage"]["prompt_tokens"].as_u64() > Some(0),
+        "estimated: Gemini reports no counts"
+    );
+    assert_eq!(r.header("x-sluice-provider"), Some("gem"));
     let seen = mock.last().unwrap();
-    assert_eq!(seen.path, "/v1beta/openai/embeddings");
+    assert_eq!(
+        seen.path,
+        "/v1beta/models/gemini-embedding-001:embedContent"
+    );
     assert_eq!(seen.header("x-goog-api-key"), Some("k"));
-    assert_eq!(seen.json()["model"], "gemini-embedding-001");
+    assert_eq!(
+        seen.json(),
+        json!({"content": {"parts": [{"text": "one text"}]}, "outputDimensionality": 16})
+    );
+
+    // A list is one batch call; base64 carries the little-endian f32s.
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": "embed", "input": ["a b", "c", "d e f"], "encoding_format": "base64"}),
+    )
+    .await;
+    let out = ok_json(&r);
+    let data = out["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    // 768 four-byte floats in base64.
+    assert_eq!(data[2]["embedding"].as_str().unwrap().len(), 4096);
+    assert_eq!(data[2]["index"], 2);
+    let seen = mock.last().unwrap();
+    assert_eq!(
+        seen.path,
+        "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    );
+    assert_eq!(seen.json()["requests"].as_array().unwrap().len(), 3);
+    assert_eq!(mock.request_count(), 2);
+
+    // Token arrays cannot be translated.
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": "embed", "input": [[1, 2, 3]]}),
+    )
+    .await;
+    let e = error_of(&r, 400);
+    assert_eq!(e["param"], "input");
+    assert_eq!(mock.request_count(), 2, "refused before any call");
 }

@@ -160,6 +160,98 @@ async fn every_openai_compatible_preset_works_end_to_end() {
     assert_eq!(mock.request_count(), 2 * PRESETS.len());
 }
 
+/// Mistral: OpenAI names Mistral spells differently are mapped, OpenAI fields it lacks are
+/// refused by name, its own fields pass, its embeddings take `output_dimension`, and its other
+/// endpoints (FIM, OCR, classifiers) are reached through native pass-through.
+#[tokio::test]
+async fn mistral_speaks_its_own_dialect() {
+    let mock = MockUpstream::start().await;
+    let gw = Sluice::start(&format!(
+        "providers:\n  mis: {{ kind: mistral, base_url: \"{}\", api_key: k }}\n",
+        mock.base_url()
+    ));
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "mis/mistral-small-latest", "seed": 7, "max_completion_tokens": 50,
+            "safe_prompt": true, "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "developer", "content": "be brief"},
+                {"role": "user", "content": "hello there"}]}),
+    )
+    .await;
+    assert_eq!(streamed_text(&r), "echo: hello there");
+    let sent = mock.last().unwrap().json();
+    assert_eq!(
+        sent,
+        json!({"model": "mistral-small-latest", "random_seed": 7, "max_tokens": 50,
+            "safe_prompt": true, "stream": true,
+            "messages": [{"role": "system", "content": "be brief"},
+                {"role": "user", "content": "hello there"}]})
+    );
+
+    let r = post_json(
+        &gw.url(CHAT),
+        &json!({"model": "mis/mistral-small-latest", "user": "u-1",
+            "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let e = &r.json()["error"];
+    assert_eq!(
+        (e["param"].as_str(), e["code"].as_str()),
+        (Some("user"), Some("unsupported_parameter"))
+    );
+
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": "mis/mistral-embed", "input": ["a b", "c"], "dimensions": 8}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 2);
+    let seen = mock.last().unwrap();
+    assert_eq!(seen.path, "/v1/embeddings");
+    assert_eq!(
+        seen.json(),
+        json!({"model": "mistral-embed", "input": ["a b", "c"], "output_dimension": 8})
+    );
+
+    for path in ["/v1/fim/completions", "/v1/ocr", "/v1/chat/classifications"] {
+        let r = send(
+            Method::POST,
+            &gw.url(&format!("/mis{path}")),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer client"),
+            ],
+            r#"{"model": "codestral-latest", "prompt": "def f(", "suffix": "return 1"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let seen = mock.last().unwrap();
+        assert_eq!(seen.path, path);
+        assert_eq!(seen.header("authorization"), Some("Bearer k"));
+    }
+    // The same endpoints on the gateway's own /v1, routed by `model` like chat.
+    for path in [
+        "/v1/fim/completions",
+        "/v1/ocr",
+        "/v1/classifications",
+        "/v1/chat/moderations",
+        "/v1/chat/classifications",
+    ] {
+        let r = post_json(
+            &gw.url(path),
+            &json!({"model": "mis/codestral-latest", "prompt": "def f(", "suffix": "return 1"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let seen = mock.last().unwrap();
+        assert_eq!(seen.path, path);
+        assert_eq!(seen.json()["model"], "codestral-latest");
+        assert_eq!(seen.header("authorization"), Some("Bearer k"));
+    }
+}
+
 /// `provider/model` reaches that provider with the model part as the upstream model, unless
 /// the provider sets `direct: false` (then it is an unknown model, though aliases still
 /// reach it).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 use serde_json::{Value, json};
-use sluice_testkit::{Behavior, MockUpstream};
+use sluice_testkit::{Behavior, MockUpstream, bedrock};
 
 use crate::cache::{chat, outcome};
 use crate::harness::{Resp, Sluice, get, redis_available, send, sse_data};
@@ -147,6 +147,41 @@ async fn a_paraphrase_is_served_as_json_and_as_a_stream_then_purged() {
     assert_eq!(purge.status, 200, "{}", purge.text());
     let after = chat(&gw, &ask("how can I reset my password"), &[]).await;
     assert_eq!(outcome(&after), "MISS", "purged with the answers");
+}
+
+#[tokio::test]
+async fn a_bedrock_titan_embedder_serves_paraphrases() {
+    let (mock, aws) = (MockUpstream::start().await, MockUpstream::start().await);
+    let gw = Sluice::start(&format!(
+        r#"
+providers:
+  mock: {{ kind: openai-compatible, base_url: "{}" }}
+  aws: {{ kind: bedrock, base_url: "{}", region: {}, access_key_id: {}, secret_access_key: "{}" }}
+models:
+  - name: embed
+    targets: [ {{ provider: aws, model: "amazon.titan-embed-text-v2:0" }} ]
+  - name: fast
+    targets: [ {{ provider: mock, model: gpt-4o-mini }} ]
+    cache: {{ ttl: 1h, scope: global, semantic: {{ embedder: embed }} }}
+"#,
+        mock.base_url(),
+        aws.root_url(),
+        bedrock::REGION,
+        bedrock::ACCESS_KEY_ID,
+        bedrock::SECRET_ACCESS_KEY,
+    ));
+    let first = chat(&gw, &ask("How do I reset my password?"), &[]).await;
+    assert_eq!(outcome(&first), "MISS");
+    let hit = until_semantic_hit(&gw, &ask("how can I reset my password")).await;
+    assert_eq!(answer(&hit), answer(&first));
+    let embeds = aws.received();
+    assert!(embeds.len() >= 2, "{embeds:?}");
+    assert!(
+        embeds
+            .iter()
+            .all(|r| r.path == "/model/amazon.titan-embed-text-v2%3A0/invoke"),
+        "signed InvokeModel calls (the mock verifies each signature)"
+    );
 }
 
 #[tokio::test]

@@ -287,6 +287,102 @@ async fn native_pass_through_carries_the_provider_s_token() {
     assert_eq!(calls[0].header("authorization"), Some("Bearer ya29.mock-1"));
 }
 
+#[tokio::test]
+async fn embeddings_are_translated_to_predict() {
+    let (mock, gw, _dir) = start().await;
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": "gcp/text-embedding-005", "input": ["one two", "three"], "dimensions": 32}),
+    )
+    .await;
+    let out = ok_json(&r);
+    assert_eq!(out["model"], "text-embedding-005");
+    let data = out["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["index"], 1);
+    assert_eq!(data[1]["embedding"].as_array().unwrap().len(), 32);
+    assert_eq!(
+        out["usage"],
+        json!({"prompt_tokens": 3, "total_tokens": 3}),
+        "Vertex AI's own counts"
+    );
+    let (_, calls) = split(mock.received());
+    assert_eq!(calls.len(), 1, "both texts in one call");
+    assert_eq!(
+        calls[0].path,
+        format!("{LOCATION}/google/models/text-embedding-005:predict")
+    );
+    assert_eq!(calls[0].header("authorization"), Some("Bearer ya29.mock-1"));
+    assert_eq!(
+        calls[0].json(),
+        json!({"instances": [{"content": "one two"}, {"content": "three"}],
+            "parameters": {"outputDimensionality": 32}})
+    );
+
+    // gemini-embedding-001 takes one instance a call: one call per text, answers in order.
+    mock.clear_received();
+    let r = post_json(
+        &gw.url("/v1/embeddings"),
+        &json!({"model": "gcp/gemini-embedding-001", "input": ["alpha", "beta gamma", "delta"]}),
+    )
+    .await;
+    let out = ok_json(&r);
+    let first: Vec<f32> = out["data"][0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(first, sluice_testkit::embed("alpha", 768));
+    assert_eq!(out["usage"]["prompt_tokens"], 4);
+    let (_, calls) = split(mock.received());
+    assert_eq!(calls.len(), 3);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.json()["instances"].as_array().unwrap().len() == 1)
+    );
+}
+
+#[tokio::test]
+async fn claude_on_vertex_gets_image_urls_as_bytes_and_gemini_by_reference() {
+    let (mock, images) = (MockUpstream::start().await, MockUpstream::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "sa.json", &mock.token_uri(), |_| {});
+    let gw = Sluice::start(&format!(
+        r#"
+server:
+  image_fetch: {{ allow_private: [127.0.0.1] }}
+providers:
+  gcp: {{ kind: vertex, base_url: "{root}", location: europe-west4, credentials: "{key}" }}
+"#,
+        root = mock.root_url(),
+    ));
+    let url = format!("{}/images/pixel.png", images.root_url());
+    let look = |model: &str| {
+        json!({"model": model, "max_tokens": 20, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": url}}]}]})
+    };
+    ok_json(&post_json(&gw.url(CHAT), &look(&format!("gcp/{CLAUDE}"))).await);
+    let (_, calls) = split(mock.received());
+    assert_eq!(
+        calls[0].json()["messages"][0]["content"][1],
+        json!({"type": "image", "source": {"type": "base64", "media_type": "image/png",
+            "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="}})
+    );
+    assert_eq!(images.request_count(), 1, "fetched by the gateway");
+
+    ok_json(&post_json(&gw.url(CHAT), &look("gcp/gemini-2.5-flash")).await);
+    let (_, calls) = split(mock.received());
+    assert_eq!(
+        calls[1].json()["contents"][0]["parts"][1],
+        json!({"fileData": {"mimeType": "image/png", "fileUri": url}}),
+        "Gemini on Vertex AI fetches it itself"
+    );
+    assert_eq!(images.request_count(), 1);
+}
+
 /// Runs `sluice check-config` on `yaml` with no Google variables set; returns its exit code
 /// and stderr.
 fn check_config(dir: &Path, yaml: &str) -> (Option<i32>, String) {

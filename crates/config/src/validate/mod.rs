@@ -102,6 +102,9 @@ fn config(ctx: &mut Ctx<'_>, root: &Value) -> Config {
     }) {
         config.providers = providers;
     }
+    for provider in &mut config.providers {
+        provider.image_fetch = config.server.image_fetch.clone();
+    }
     let names = models::Names {
         providers: &provider_names,
         models: &model_names,

@@ -60,10 +60,10 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
     let kind = kind(ctx, name, value);
     let map = ctx.object(value, FIELDS, &[])?;
 
-    let base_url = ctx.field(map, "base_url", base_url);
+    let base_url = ctx.field(map, "base_url", Ctx::http_url);
     let api_key = ctx.field(map, "api_key", Ctx::secret);
     let api_version = ctx.field(map, "api_version", Ctx::non_empty);
-    let headers = ctx.field(map, "headers", headers).unwrap_or_default();
+    let headers = ctx.field(map, "headers", Ctx::headers).unwrap_or_default();
     let direct = ctx.field(map, "direct", Ctx::bool).unwrap_or(true);
     let drop_unsupported = ctx
         .field(map, "drop_unsupported", Ctx::bool)
@@ -138,6 +138,7 @@ fn provider(ctx: &mut Ctx<'_>, name: &str, value: &Value) -> Option<ProviderConf
         timeouts,
         aws,
         vertex,
+        image_fetch: Default::default(),
     })
 }
 
@@ -245,59 +246,6 @@ fn unknown_kind(kind: &str, known: &[&str]) -> String {
         message.push_str(&format!("; did you mean \"{close}\"?"));
     }
     message
-}
-
-/// An `http://` or `https://` URL, without trailing slashes.
-fn base_url(ctx: &mut Ctx<'_>, value: &Value) -> Option<String> {
-    let url = ctx.string(value)?;
-    let url = url.trim();
-    let host = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match host {
-        Some(rest)
-            if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) =>
-        {
-            Some(url.trim_end_matches('/').to_owned())
-        }
-        _ => {
-            ctx.issue(format!("expected an http:// or https:// URL, got {url:?}"));
-            None
-        }
-    }
-}
-
-/// `headers:`: a mapping of header name → value.
-fn headers(ctx: &mut Ctx<'_>, value: &Value) -> Option<Vec<(String, String)>> {
-    let map = ctx.mapping(value)?;
-    let mut out = Vec::with_capacity(map.len());
-    for (key, value) in map {
-        let Some(name) = ctx.key_str(key) else {
-            continue;
-        };
-        let header = ctx.key(name, |ctx| {
-            if !is_header_name(name) {
-                ctx.issue(format!("invalid header name {name:?}"));
-                return None;
-            }
-            let value = ctx.secret(value)?;
-            if value.contains(['\r', '\n', '\0']) {
-                ctx.issue("header values must not contain line breaks");
-                return None;
-            }
-            Some((name.to_owned(), value))
-        });
-        out.extend(header);
-    }
-    Some(out)
-}
-
-/// An HTTP token (RFC 9110 `tchar`s).
-fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `timeout: { connect, first_byte, total }`.

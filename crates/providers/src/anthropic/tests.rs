@@ -22,6 +22,7 @@ fn codec() -> AnthropicCodec {
         timeouts: Timeouts::default(),
         aws: None,
         vertex: None,
+        image_fetch: Default::default(),
     })
 }
 

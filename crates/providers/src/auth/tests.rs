@@ -21,6 +21,7 @@ fn bedrock(aws: Option<AwsConfig>, api_key: Option<&str>) -> ProviderConfig {
         timeouts: Timeouts::default(),
         aws,
         vertex: None,
+        image_fetch: Default::default(),
     }
 }
 
@@ -177,6 +178,7 @@ fn vertex(api_key: Option<&str>, service_account: bool) -> ProviderConfig {
             service_account: service_account
                 .then(|| jwt::test_account("https://oauth2.example/token")),
         }),
+        image_fetch: Default::default(),
         ..bedrock(None, None)
     }
 }

@@ -6,7 +6,9 @@
 //! becomes a `cachePoint` block after it.
 //!
 //! Images must be base64 data URLs: Converse takes image bytes (or S3 locations) and cannot
-//! fetch an `http(s)` URL, so one is refused with a 400 naming the field. The image format
+//! fetch an `http(s)` URL. The transport fetches such URLs before encoding (the codec says
+//! so with `fetches_image_urls`, see `crate::images`), so one that still reaches the codec
+//! is refused with a 400 naming the field. The image format
 //! comes from the data URL's media type (`image/png`, `image/jpeg`, `image/gif`,
 //! `image/webp`); the base64 text is sent as it is (JSON carries Converse's bytes as base64).
 

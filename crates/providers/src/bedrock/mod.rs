@@ -15,9 +15,13 @@
 //! usage chunk. [`error`] maps Bedrock's exceptions, named in the `x-amzn-errortype` header
 //! ([`Codec::decode_error_response`]) or in stream exception events, to gateway errors.
 //!
+//! OpenAI's `/v1/embeddings` is translated to InvokeModel for Amazon Titan and Cohere Embed
+//! models (see `embed.rs`).
+//!
 //! The model id goes in the URL path percent-encoded (`:` → `%3A`, `/` → `%2F` for ARNs),
 //! as the AWS SDKs send it; SigV4 then signs the path encoded once more, as AWS expects.
 
+mod embed;
 mod error;
 mod messages;
 mod request;
@@ -31,6 +35,7 @@ use sluice_config::ProviderConfig;
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use crate::codec::Framing;
+use crate::embeddings::Embedder;
 use crate::{Codec, DecodeCx, SseEvent, Target, UpstreamRequest};
 
 pub use stream::StreamState;
@@ -128,6 +133,16 @@ impl Codec for BedrockCodec {
         body: &[u8],
     ) -> GatewayError {
         error::decode_error(status.as_u16(), cx.headers, body)
+    }
+
+    /// Converse takes image bytes, not URLs: the transport fetches them.
+    fn fetches_image_urls(&self) -> bool {
+        true
+    }
+
+    /// Embeddings of Titan and Cohere Embed models go through InvokeModel (`embed.rs`).
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self)
     }
 
     fn forward_url(

@@ -23,6 +23,7 @@ fn codec() -> BedrockCodec {
         timeouts: Timeouts::default(),
         aws: None,
         vertex: None,
+        image_fetch: Default::default(),
     })
 }
 

@@ -27,6 +27,7 @@
 //!   delta with its id, name and full arguments; a `finishReason` becomes its own chunk,
 //!   followed once by a usage-only chunk built from the latest `usageMetadata`.
 
+mod embed;
 mod error;
 mod options;
 mod request;
@@ -40,6 +41,7 @@ use http::StatusCode;
 use sluice_config::ProviderConfig;
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
+use crate::embeddings::Embedder;
 use crate::{Codec, DecodeCx, SseEvent, Target, UpstreamRequest};
 
 pub use stream::StreamState;
@@ -64,15 +66,19 @@ impl GeminiCodec {
 
     /// The URL of `model`'s `generateContent` (or, for a stream, SSE `streamGenerateContent`).
     fn chat_url(&self, model: &str, stream: bool) -> String {
-        let model = model.strip_prefix("models/").unwrap_or(model);
-        if stream {
-            format!(
-                "{}/v1beta/models/{model}:streamGenerateContent?alt=sse",
-                self.base_url
-            )
-        } else {
-            format!("{}/v1beta/models/{model}:generateContent", self.base_url)
+        match stream {
+            true => self.model_url(model, "streamGenerateContent?alt=sse"),
+            false => self.model_url(model, "generateContent"),
         }
+    }
+
+    /// The URL of `method` (with its query, if any) on `model`.
+    fn model_url(&self, model: &str, method: &str) -> String {
+        format!(
+            "{}/v1beta/models/{}:{method}",
+            self.base_url,
+            embed::bare_model(model)
+        )
     }
 }
 
@@ -104,21 +110,19 @@ impl Codec for GeminiCodec {
         self.decode_error_body(status, body)
     }
 
-    /// Embeddings go to Gemini's OpenAI-compatible endpoint (`/v1beta/openai/embeddings`),
-    /// which takes the OpenAI request unchanged; nothing else has an OpenAI-shaped twin.
+    /// Embeddings are translated to `embedContent` / `batchEmbedContents` (see `embed.rs`).
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self)
+    }
+
+    /// No other OpenAI endpoint has a Gemini twin.
     fn forward_url(
         &self,
         path: &str,
         query: Option<&str>,
         _model: Option<&str>,
     ) -> Result<String, GatewayError> {
-        crate::translate::openai_endpoint_url(
-            &self.provider,
-            "Gemini API",
-            path,
-            query,
-            Some(format!("{}/v1beta/openai/embeddings", self.base_url)),
-        )
+        crate::translate::openai_endpoint_url(&self.provider, "Gemini API", path, query, None)
     }
 }
 

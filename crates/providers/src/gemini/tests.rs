@@ -23,6 +23,7 @@ fn codec() -> GeminiCodec {
         timeouts: Timeouts::default(),
         aws: None,
         vertex: None,
+        image_fetch: Default::default(),
     })
 }
 
@@ -85,9 +86,9 @@ fn urls_follow_the_stream_flag() {
         json!({"model": "x", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
     );
     assert!(url.ends_with("/models/gemini-2.5-flash:streamGenerateContent?alt=sse"));
-    assert_eq!(
-        codec().forward_url("/embeddings", None, Some("m")).unwrap(),
-        "https://generativelanguage.googleapis.com/v1beta/openai/embeddings"
+    assert!(
+        codec().embedder().is_some(),
+        "embeddings are translated, not forwarded"
     );
     let e = codec()
         .forward_url("/images/generations", None, None)

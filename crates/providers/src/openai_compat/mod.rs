@@ -1,9 +1,11 @@
 //! The OpenAI chat wire format, spoken by OpenAI, Azure OpenAI and every OpenAI-compatible
 //! server. The flavours differ only in URLs, which [`OpenAiCodec`] builds, and in whether a
 //! stream may ask for usage; vendor defaults (base URLs, key variables, stream usage) are
-//! data in `sluice-config`'s preset table.
+//! data in `sluice-config`'s preset table. Mistral's API differs in a few names and fields,
+//! which `mistral.rs` maps.
 
 mod error;
+mod mistral;
 mod request;
 mod response;
 mod splice;
@@ -11,9 +13,10 @@ mod stream;
 
 use bytes::Bytes;
 use http::StatusCode;
-use sluice_config::{ProviderConfig, ProviderKind};
+use sluice_config::{Preset, ProviderConfig, ProviderKind};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
+use crate::embeddings::Embedder;
 use crate::{Codec, DecodeCx, SseEvent, Target, UpstreamRequest};
 
 pub use stream::StreamState;
@@ -34,6 +37,8 @@ pub struct OpenAiCodec {
     flavor: Flavor,
     /// Whether streams ask the upstream for usage (`stream_options.include_usage`).
     stream_usage: bool,
+    /// Whether the upstream is Mistral's API (see `mistral.rs`).
+    mistral: bool,
 }
 
 /// The first Azure OpenAI `api-version` that accepts `stream_options`.
@@ -87,6 +92,7 @@ impl OpenAiCodec {
             base_url: cfg.base_url.trim_end_matches('/').to_owned(),
             flavor,
             stream_usage,
+            mistral: cfg.kind == ProviderKind::OpenAiCompatible(Preset::Mistral),
         }
     }
 
@@ -158,6 +164,12 @@ impl Codec for OpenAiCodec {
 
     fn decode_error(&self, status: StatusCode, body: &[u8]) -> GatewayError {
         self.decode_error_body(status, body)
+    }
+
+    /// Mistral's embeddings name `dimensions` differently (see `mistral.rs`); every other
+    /// provider of the family takes OpenAI's request as it is.
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        self.mistral.then_some(self as &dyn Embedder)
     }
 
     fn forward_url(

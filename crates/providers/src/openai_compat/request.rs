@@ -23,6 +23,11 @@ impl OpenAiCodec {
         req: &ChatRequest,
         target: &Target,
     ) -> Result<UpstreamRequest, GatewayError> {
+        let adapted = match self.mistral {
+            true => super::mistral::adapt(req, target)?,
+            false => None,
+        };
+        let req = adapted.as_ref().unwrap_or(req);
         let url = self.url("/chat/completions", None, Some(&target.model))?;
         let ask_usage = self.stream_usage && req.is_stream() && !req.wants_stream_usage();
         let body = match req.raw.as_deref().and_then(|raw| {

@@ -28,6 +28,7 @@ fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
         },
         aws: None,
         vertex: None,
+        image_fetch: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@ use sluice_types::{ChatChunk, ChatRequest, ChatResponse, GatewayError};
 
 use super::endpoint::{Endpoint, Publisher};
 use crate::anthropic::AnthropicCodec;
+use crate::embeddings::Embedder;
 use crate::gemini::GeminiCodec;
 use crate::{Codec, DecodeCx, SseEvent, Target, UpstreamRequest};
 
@@ -38,6 +39,11 @@ impl VertexGeminiCodec {
             endpoint: Endpoint::for_config(cfg)?,
             provider: cfg.name.clone(),
         })
+    }
+
+    /// The provider's project and location.
+    pub(super) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 }
 
@@ -77,6 +83,11 @@ impl Codec for VertexGeminiCodec {
         self.gemini.decode_error(status, body)
     }
 
+    /// Embeddings are translated to `predict` (see `embed.rs`).
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self)
+    }
+
     fn forward_url(
         &self,
         path: &str,
@@ -89,8 +100,9 @@ impl Codec for VertexGeminiCodec {
 
 /// Claude models on Vertex AI: Anthropic's Messages request without `model` (the URL names
 /// it) and with `anthropic_version: vertex-2023-10-16` in the body instead of a header, at
-/// `publishers/anthropic/models/{model}:rawPredict` or `:streamRawPredict`; the answers and
-/// streams are Anthropic's. Errors are Anthropic's when the model refused, and Google's
+/// `publishers/anthropic/models/{model}:rawPredict` or `:streamRawPredict`, with image URLs
+/// fetched by the gateway (Vertex AI refuses URL sources); the answers and streams are
+/// Anthropic's. Errors are Anthropic's when the model refused, and Google's
 /// (`{"error": {"code", "message", "status"}}`) when Vertex AI itself did (authentication,
 /// quota, unknown model).
 #[derive(Debug, Clone)]
@@ -157,6 +169,11 @@ impl Codec for VertexAnthropicCodec {
         ev: SseEvent,
     ) -> Result<Vec<ChatChunk>, GatewayError> {
         self.anthropic.decode_event(st, ev)
+    }
+
+    /// Claude on Vertex AI refuses URL image sources: the transport fetches them.
+    fn fetches_image_urls(&self) -> bool {
+        true
     }
 
     fn decode_error(&self, status: StatusCode, body: &[u8]) -> GatewayError {

@@ -11,14 +11,19 @@
 //! - **Claude** (`claude…`, e.g. `claude-sonnet-4-5@20250929`): the Anthropic codec's
 //!   translation, with the model left out of the body and `"anthropic_version":
 //!   "vertex-2023-10-16"` put in it, at `…/publishers/anthropic/models/{model}:rawPredict` or
-//!   `:streamRawPredict` ([`VertexAnthropicCodec`]).
+//!   `:streamRawPredict` ([`VertexAnthropicCodec`]); `http(s)` image URLs are fetched by the
+//!   gateway and sent inline, since Vertex AI refuses URL sources for Claude.
+//!
+//! - **Embeddings** (OpenAI's `/v1/embeddings`): Google's text-embedding models'
+//!   `…/publishers/google/models/{model}:predict` (see `embed.rs`).
 //!
 //! The base URL is the location's host, `https://{location}-aiplatform.googleapis.com`, or
 //! `https://aiplatform.googleapis.com` for `global`. Native pass-through forwards
-//! `/{provider}/v1/projects/…` to that host with the provider's token. OpenAI-shaped
-//! endpoints (embeddings included) answer 501.
+//! `/{provider}/v1/projects/…` to that host with the provider's token. Other OpenAI-shaped
+//! endpoints answer 501.
 
 mod codec;
+mod embed;
 mod endpoint;
 
 use futures_util::future::BoxFuture;

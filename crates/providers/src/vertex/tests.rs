@@ -30,6 +30,7 @@ fn config() -> ProviderConfig {
             location: "europe-west4".into(),
             service_account: None,
         }),
+        image_fetch: Default::default(),
     }
 }
 
@@ -102,6 +103,15 @@ fn claude_models_send_the_messages_body_without_model_and_with_the_vertex_versio
     );
     let names: Vec<&str> = up.headers.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["content-type"], "no anthropic-version header");
+    assert!(
+        codec.fetches_image_urls(),
+        "Vertex AI refuses URL image sources for Claude"
+    );
+    assert!(
+        !VertexGeminiCodec::for_config(&config())
+            .unwrap()
+            .fetches_image_urls()
+    );
 
     let up = codec.encode(&hello(true), &target(model)).unwrap();
     assert_eq!(
@@ -199,9 +209,12 @@ fn vertex_s_own_errors_are_google_shaped_and_the_model_s_are_anthropic_s() {
 }
 
 #[test]
-fn openai_endpoints_are_not_served() {
+fn embeddings_are_translated_and_other_openai_endpoints_are_not_served() {
     let codec = VertexGeminiCodec::for_config(&config()).unwrap();
-    let e = codec.forward_url("/embeddings", None, None).unwrap_err();
+    assert!(codec.embedder().is_some());
+    let e = codec
+        .forward_url("/images/generations", None, None)
+        .unwrap_err();
     assert_eq!(e.status(), 501);
     assert!(
         e.message()

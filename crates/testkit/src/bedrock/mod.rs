@@ -1,5 +1,5 @@
 //! `POST /model/{modelId}/converse` and `/converse-stream`: a mock of AWS Bedrock's Converse
-//! API.
+//! API, and `/invoke` (InvokeModel) for Titan and Cohere embedding models (see `invoke.rs`).
 //!
 //! Every request must carry a valid SigV4 signature (service `bedrock`) made with one of the
 //! mock's known key pairs ([`ACCESS_KEY_ID`] / [`SECRET_ACCESS_KEY`], or the temporary
@@ -19,6 +19,7 @@
 //! `x-amzn-errortype` and a `{"message"}` body; every answer has an `x-amzn-requestid`.
 
 mod answer;
+mod invoke;
 mod sigv4;
 mod validate;
 
@@ -87,43 +88,79 @@ pub(crate) fn error_reply(status: u16, kind: &str, message: &str) -> Reply {
     }
 }
 
-/// Whether `path` is a Converse or ConverseStream path.
-pub(crate) fn is_converse(path: &str) -> bool {
+/// Whether `path` is a Converse, ConverseStream or InvokeModel path.
+pub(crate) fn is_bedrock(path: &str) -> bool {
     model_and_op(path).is_some()
 }
 
-/// The model id (still percent-encoded) and whether the path is ConverseStream.
-fn model_and_op(path: &str) -> Option<(&str, bool)> {
-    let rest = path.strip_prefix("/model/")?;
-    let (model, op) = rest.rsplit_once('/')?;
-    let stream = match op {
-        "converse" => false,
-        "converse-stream" => true,
-        _ => return None,
-    };
-    (!model.is_empty() && !model.contains('/')).then_some((model, stream))
+/// The operations of the mock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Converse,
+    ConverseStream,
+    Invoke,
 }
 
-/// Answers one Converse or ConverseStream request.
+/// The model id (still percent-encoded) and the operation of a path.
+fn model_and_op(path: &str) -> Option<(&str, Op)> {
+    let rest = path.strip_prefix("/model/")?;
+    let (model, op) = rest.rsplit_once('/')?;
+    let op = match op {
+        "converse" => Op::Converse,
+        "converse-stream" => Op::ConverseStream,
+        "invoke" => Op::Invoke,
+        _ => return None,
+    };
+    (!model.is_empty() && !model.contains('/')).then_some((model, op))
+}
+
+/// A path label with its `%XX` escapes decoded.
+fn decode_label(label: &str) -> String {
+    let bytes = label.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Answers one Converse, ConverseStream or InvokeModel request.
 pub(crate) fn reply(parts: &Parts, body: &[u8], n: u64) -> Reply {
-    let Some((_model, stream)) = model_and_op(parts.uri.path()) else {
+    let Some((model, op)) = model_and_op(parts.uri.path()) else {
         return error_reply(404, "UnknownOperationException", "Unknown operation");
     };
     if let Err(reply) = sigv4::verify(parts, body) {
         return reply;
     }
+    if op == Op::Invoke {
+        return invoke::reply(&decode_label(model), body, n);
+    }
     let checked = match validate::check(body) {
         Ok(c) => c,
         Err(reply) => return reply,
     };
-    answer::answer(&checked, n, stream)
+    answer::answer(&checked, n, op == Op::ConverseStream)
 }
 
 /// Headers Bedrock sends with every answer: `x-amzn-requestid`, the event-stream content type
 /// for streams, and `x-amzn-errortype` for errors. Empty for other paths.
 pub(crate) fn response_headers(path: &str, reply: &Reply, n: u64) -> HeaderMap {
     let mut h = HeaderMap::new();
-    if !is_converse(path) {
+    if !is_bedrock(path) {
         return h;
     }
     if let Ok(id) = HeaderValue::from_str(&request_id(n)) {

@@ -4,6 +4,8 @@
 //! - `POST /v1beta/models/{model}:generateContent` answers one `GenerateContentResponse`;
 //! - `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` streams the same answer as
 //!   `data: {…}\r\n\r\n` events (without `alt=sse`, as one JSON array of them);
+//! - `POST /v1beta/models/{model}:embedContent` and `:batchEmbedContents` are Gemini's own
+//!   embeddings (see `embed.rs`);
 //! - `POST /v1beta/openai/embeddings` is Gemini's OpenAI-compatible embeddings endpoint.
 //!
 //! Requests are validated the way the real API does (see [`validate`]): a missing
@@ -16,6 +18,7 @@
 //! [`rate_limited`] script Gemini-shaped error answers.
 
 mod answer;
+mod embed;
 mod validate;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -94,7 +97,10 @@ pub(crate) fn reply(parts: &http::request::Parts, body: &[u8], n: u64) -> Reply 
     else {
         return reply_error(404, "NOT_FOUND", "Requested entity was not found.");
     };
-    generate(model, method, parts.uri.query(), body, n)
+    match method {
+        "embedContent" | "batchEmbedContents" => embed::reply(model, method, body),
+        _ => generate(model, method, parts.uri.query(), body, n),
+    }
 }
 
 /// Answers `method` (`generateContent` or `streamGenerateContent`) of `model` for a caller

@@ -10,7 +10,8 @@
 //!   token the endpoint issued and that has not expired (else 401 `UNAUTHENTICATED`), in
 //!   project [`PROJECT`] (else 403 `PERMISSION_DENIED`). Publisher `google` serves
 //!   `generateContent` and `streamGenerateContent` as the Gemini mock does (the same
-//!   validation and answers); publisher `anthropic` serves `rawPredict` and
+//!   validation and answers), and `predict` of its text-embedding models (see `embed.rs`);
+//!   publisher `anthropic` serves `rawPredict` and
 //!   `streamRawPredict` as the Anthropic mock does, except that the body must carry
 //!   `"anthropic_version": "vertex-2023-10-16"` and no `model`, and must ask for a stream
 //!   exactly when the method is `streamRawPredict`. Other paths are 404 `NOT_FOUND`.
@@ -18,6 +19,7 @@
 //! Errors of Vertex AI itself use Google's shape (`{"error": {"code", "message",
 //! "status"}}`); a model's refusals use its publisher's.
 
+mod embed;
 mod token;
 
 use http::request::Parts;
@@ -103,6 +105,7 @@ pub(crate) fn reply(parts: &Parts, body: &[u8], n: u64, tokens: &Tokens) -> Repl
         ("google", "generateContent" | "streamGenerateContent") => {
             crate::gemini::generate(route.model, route.method, parts.uri.query(), body, n)
         }
+        ("google", "predict") => embed::predict(route.model, body),
         ("anthropic", "rawPredict" | "streamRawPredict") => {
             let stream = serde_json::from_slice::<Value>(body)
                 .ok()

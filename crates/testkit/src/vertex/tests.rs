@@ -237,7 +237,7 @@ fn vertex_checks_the_token_project_and_route_then_answers_per_publisher() {
         (403, Some("PERMISSION_DENIED"))
     );
     for path in [
-        format!("{GEMINI}:predict"),
+        format!("{GEMINI}:explain"),
         "/v1/projects/sluice-test/locations/us/models/m:generateContent".to_owned(),
         format!("{CLAUDE}:generateContent"),
     ] {
