@@ -61,6 +61,9 @@ pub struct CallCx {
     exhausted_ms: Arc<AtomicU64>,
     /// Every attempt made for this request, for the request log.
     attempts: Arc<std::sync::Mutex<Vec<AttemptNote>>>,
+    /// Parameters a provider with `drop_unsupported` dropped from the attempt's request.
+    /// Taken by the router after each attempt.
+    dropped: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// One finished (or abandoned) upstream attempt, as the router saw it.
@@ -80,6 +83,8 @@ pub struct AttemptNote {
     pub duration: Duration,
     /// The attempt's span, when the request's spans are recorded.
     pub span: Option<SpanId>,
+    /// Request parameters the provider could not honour and dropped (`drop_unsupported`).
+    pub dropped: Vec<String>,
 }
 
 impl CallCx {
@@ -94,6 +99,7 @@ impl CallCx {
             upstream_nanos: Arc::default(),
             exhausted_ms: Arc::default(),
             attempts: Arc::default(),
+            dropped: Arc::default(),
         }
     }
 
@@ -110,6 +116,21 @@ impl CallCx {
     }
 
     /// Notes one attempt of this request (the lock is this request's own).
+    /// Notes that the provider dropped `param` from this attempt's request.
+    pub fn note_dropped(&self, param: &str) {
+        if let Ok(mut dropped) = self.dropped.lock() {
+            dropped.push(param.to_owned());
+        }
+    }
+
+    /// The parameters dropped since the last call.
+    pub fn take_dropped(&self) -> Vec<String> {
+        self.dropped
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
+    }
+
     pub fn record_attempt(&self, note: AttemptNote) {
         if let Ok(mut attempts) = self.attempts.lock() {
             attempts.push(note);

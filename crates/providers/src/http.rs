@@ -203,7 +203,12 @@ impl<C: Codec> HttpProvider<C> {
 
     /// Encodes `req`; with `drop_unsupported`, parameters the codec refuses as unsupported are
     /// removed one by one (each with a warning) until it accepts the request.
-    fn encode(&self, req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, GatewayError> {
+    fn encode(
+        &self,
+        req: &ChatRequest,
+        target: &Target,
+        cx: &CallCx,
+    ) -> Result<UpstreamRequest, GatewayError> {
         let mut err = match self.codec.encode(req, target) {
             Ok(up) => return Ok(up),
             Err(e) => e,
@@ -220,6 +225,7 @@ impl<C: Codec> HttpProvider<C> {
                 return Err(err);
             }
             tracing::warn!(provider = %self.name, param, "dropped a parameter the provider cannot honour");
+            cx.note_dropped(&param);
             err = match self.codec.encode(copy, target) {
                 Ok(up) => return Ok(up),
                 Err(e) => e,
@@ -245,7 +251,7 @@ impl<C: Codec> HttpProvider<C> {
             }
             false => None,
         };
-        let up = self.encode(fetched.as_ref().unwrap_or(req), target)?;
+        let up = self.encode(fetched.as_ref().unwrap_or(req), target, cx)?;
         self.send_encoded(up, target, deadline, cx).await
     }
 

@@ -287,6 +287,7 @@ impl Drop for AttemptLog<'_> {
             started: self.started,
             duration: self.started.elapsed(),
             span: self.span,
+            dropped: self.cx.take_dropped(),
         });
     }
 }

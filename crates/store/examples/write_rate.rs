@@ -95,6 +95,7 @@ fn record(run: i64, i: usize) -> LogRecord {
             outcome: "ok".into(),
             status: None,
             duration_ms: 470,
+            dropped: Vec::new(),
         }],
         status: 200,
         stream: i % 2 == 0,

@@ -104,6 +104,9 @@ pub struct AttemptRecord {
     pub status: Option<u16>,
     /// How long the attempt took, in milliseconds.
     pub duration_ms: u64,
+    /// Request parameters the provider could not honour and dropped (`drop_unsupported`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// One request as the gateway saw it. Timestamps are unix milliseconds; `None` means unknown
@@ -369,6 +372,7 @@ mod tests {
                 outcome: "ok".into(),
                 status: None,
                 duration_ms: 3,
+                dropped: Vec::new(),
             }],
             usage_source: UsageSource::Upstream,
             ..LogRecord::default()

@@ -70,6 +70,7 @@ async fn every_field_round_trips(db: &TestDb) {
                 outcome: "5xx".into(),
                 status: Some(503),
                 duration_ms: 12,
+                dropped: Vec::new(),
             },
             AttemptRecord {
                 provider: "openai".into(),
@@ -77,6 +78,7 @@ async fn every_field_round_trips(db: &TestDb) {
                 outcome: "ok".into(),
                 status: None,
                 duration_ms: 250,
+                dropped: Vec::new(),
             },
         ],
         status: 200,

@@ -399,4 +399,24 @@ async fn drop_unsupported_drops_instead_of_refusing() {
         logs.contains("dropped a parameter") && logs.contains("seed"),
         "{logs}"
     );
+    // The request log's attempt names what was dropped.
+    let id = r.header("x-request-id").unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let record = loop {
+        let r = crate::harness::get(&gw.url(&format!("/admin/v1/logs/{id}"))).await;
+        if r.status == 200 {
+            break r.json();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record: {}",
+            r.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        record["attempts"][0]["dropped"],
+        json!(["seed", "logit_bias"]),
+        "{record}"
+    );
 }

@@ -46,7 +46,7 @@ impl<C: Codec> HttpProvider<C> {
             model: Arc::from(embed_req.model.as_str()),
             timeouts: req.timeouts,
         };
-        let calls = self.encode_embeddings(e, &mut embed_req, &target)?;
+        let calls = self.encode_embeddings(e, &mut embed_req, &target, cx)?;
         let bodies: Vec<Bytes> = futures_util::stream::iter(calls)
             .map(|up| self.call_json(up, &target, deadline, cx))
             .buffered(MAX_CONCURRENT_CALLS)
@@ -66,6 +66,7 @@ impl<C: Codec> HttpProvider<C> {
         e: &dyn Embedder,
         req: &mut EmbeddingsRequest,
         target: &Target,
+        cx: &CallCx,
     ) -> Result<Vec<crate::UpstreamRequest>, GatewayError> {
         // Each round removes one parameter; a request has only so many.
         for _ in 0..16 {
@@ -77,6 +78,7 @@ impl<C: Codec> HttpProvider<C> {
             match err.param().filter(|_| droppable).map(str::to_owned) {
                 Some(param) if req.remove_param(&param) => {
                     tracing::warn!(provider = %self.name(), param, "dropped an embeddings parameter the provider cannot honour");
+                    cx.note_dropped(&param);
                 }
                 _ => return Err(err),
             }

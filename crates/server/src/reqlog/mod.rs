@@ -596,6 +596,7 @@ impl Entry {
                 outcome: a.outcome.to_owned(),
                 status: a.status,
                 duration_ms: u64::try_from(a.duration.as_millis()).unwrap_or(u64::MAX),
+                dropped: a.dropped,
             })
             .collect();
         if let Some(capture) = request_body {
