@@ -10,14 +10,17 @@
 //! and `ttft` (a stream's `ttft_ms`), both only for records with a status below 400, under
 //! the dimensions `all`, `key`, `team`, `org`, `model` and `provider` (not `user` or `tag`,
 //! whose values are unbounded). A batch is summed per row key in memory first, so it costs
-//! one upsert row per `(dimension, hour, value, metric, bin)`.
+//! one upsert row per `(dimension, hour, value, metric, bin)`. The same histograms are kept
+//! per UTC day (`latency_daily`), and a sum over a range reads its whole days from those
+//! (see [`crate::rollup`]); series read hours.
 
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{QueryBuilder, Row};
 
 use crate::record::LogRecord;
-use crate::spend::{HOUR_MS, SpendDim, TOTAL};
+use crate::rollup::{Grain, push_parts};
+use crate::spend::{SpendDim, TOTAL};
 use crate::{Store, StoreError, with_pool};
 
 /// Bins per doubling of milliseconds.
@@ -26,12 +29,20 @@ const BINS_PER_DOUBLING: f64 = 4.0;
 pub(crate) const MAX_BIN: u16 = 89;
 /// Histogram rows per upsert statement: 6 parameters each.
 pub(crate) const ROWS_PER_UPSERT: usize = 1000;
-/// The upsert's head; rows follow as `VALUES` in this column order.
-pub(crate) const UPSERT_HEAD: &str =
-    "INSERT INTO latency_hourly (dim, bucket, value, metric, bin, requests) ";
-/// The upsert's tail: adds to a row that exists.
-pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (dim, value, bucket, metric, bin) DO UPDATE \
-    SET requests = latency_hourly.requests + excluded.requests";
+
+/// The upsert into the histogram table of `grain`: the statement's head (rows follow as
+/// `VALUES` in its column order) and its tail, which adds to a row that exists.
+pub(crate) fn upsert(grain: Grain) -> (String, String) {
+    let table = format!("latency_{}", grain.suffix());
+    (
+        format!("INSERT INTO {table} (dim, bucket, value, metric, bin, requests) "),
+        format!(
+            " ON CONFLICT (dim, value, bucket, metric, bin) DO UPDATE \
+             SET requests = {table}.requests + excluded.requests"
+        ),
+    )
+}
+
 /// The dimensions histograms are kept for (besides `all`).
 const DIMS: [SpendDim; 5] = [
     SpendDim::Key,
@@ -165,14 +176,15 @@ impl Latency {
 /// A histogram row's key: dimension, hour, value, metric, bin.
 pub(crate) type Key = (&'static str, i64, String, LatencyMetric, u16);
 
-/// The histogram rows `records` add, in one fixed order (so concurrent writers lock rows in
-/// the same order and cannot deadlock).
+/// The histogram rows of `grain` that `records` add, in one fixed order (so concurrent
+/// writers lock rows in the same order and cannot deadlock).
 pub(crate) fn histograms<'a>(
     records: impl IntoIterator<Item = &'a LogRecord>,
+    grain: Grain,
 ) -> BTreeMap<Key, i64> {
     let mut rows: BTreeMap<Key, i64> = BTreeMap::new();
     for r in records.into_iter().filter(|r| r.status < 400) {
-        let bucket = r.received_at.div_euclid(HOUR_MS) * HOUR_MS;
+        let bucket = grain.bucket(r.received_at);
         let model = r.resolved_model.as_ref().or(r.requested_model.as_ref());
         let values = DIMS.iter().filter_map(|dim| {
             let value = match dim {
@@ -260,19 +272,19 @@ impl Store {
         }
         let by_value = with_pool!(self, pool => {
             let mut b = QueryBuilder::new(
-                "SELECT value, metric, bin, CAST(SUM(requests) AS BIGINT) FROM latency_hourly \
-                 WHERE dim = ",
+                "SELECT value, metric, bin, CAST(SUM(requests) AS BIGINT) FROM (",
             );
-            b.push_bind(dim.name());
-            b.push(" AND bucket >= ").push_bind(from);
-            b.push(" AND bucket < ").push_bind(to);
-            b.push(" AND metric = ").push_bind(LatencyMetric::Total.name());
-            b.push(" AND value IN (");
-            let mut list = b.separated(", ");
-            for v in values {
-                list.push_bind(v.as_str());
-            }
-            b.push(") GROUP BY value, metric, bin");
+            let columns = "value, metric, bin, requests";
+            push_parts(&mut b, columns, "latency", dim.name(), (from, to), |b| {
+                b.push(" AND metric = ").push_bind(LatencyMetric::Total.name());
+                b.push(" AND value IN (");
+                let mut list = b.separated(", ");
+                for v in values {
+                    list.push_bind(v.as_str());
+                }
+                b.push(")");
+            });
+            b.push(") AS parts GROUP BY value, metric, bin");
             let rows = b.build().fetch_all(pool).await?;
             collect_rows!(rows, String)
         });
@@ -284,6 +296,7 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::spend::HOUR_MS;
 
     #[test]
     fn bins_are_log_scale_and_cover_every_duration() {
@@ -366,7 +379,7 @@ mod tests {
             duration_ms: 3,
             ..ok.clone()
         };
-        let rows = histograms([&ok, &failed, &ok]);
+        let rows = histograms([&ok, &failed, &ok], Grain::Hour);
         let keys: Vec<_> = rows
             .iter()
             .map(|((d, b, v, m, bin), n)| (*d, *b, v.as_str(), m.name(), *bin, *n))

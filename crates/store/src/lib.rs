@@ -23,9 +23,11 @@
 //! Spend, errors and cache outcomes are summed per UTC hour as records are written
 //! (`spend_hourly`, in the insert's own transaction and only for rows actually inserted), and
 //! so are latency histograms (`latency_hourly`, fixed log-scale bins), so spend reports and
-//! the dashboard never scan the log and outlive its retention. Tenancy documents are JSON rows the gateway caches in memory; a
-//! change counter kept by triggers gives replicas a fingerprint that no committed write can
-//! leave unchanged.
+//! the dashboard never scan the log and outlive its retention. Both are kept per UTC day
+//! too (`spend_daily`, `latency_daily`), so a sum over weeks reads days, not hours.
+//!
+//! Tenancy documents are JSON rows the gateway caches in memory; a change counter kept by
+//! triggers gives replicas a fingerprint that no committed write can leave unchanged.
 
 mod events;
 mod journal;
@@ -33,6 +35,7 @@ mod latency;
 mod logs;
 mod record;
 mod responses;
+mod rollup;
 mod spend;
 mod tenants;
 mod writer;
@@ -277,6 +280,11 @@ const SQLITE_MIGRATIONS: &[Embed] = &[
         "log order index",
         include_str!("../migrations/sqlite/0008_log_order_index.sql"),
     ),
+    (
+        9,
+        "daily ledger",
+        include_str!("../migrations/sqlite/0009_daily_ledger.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[Embed] = &[
@@ -319,6 +327,11 @@ const POSTGRES_MIGRATIONS: &[Embed] = &[
         8,
         "log order index",
         include_str!("../migrations/postgres/0008_log_order_index.sql"),
+    ),
+    (
+        9,
+        "daily ledger",
+        include_str!("../migrations/postgres/0009_daily_ledger.sql"),
     ),
 ];
 

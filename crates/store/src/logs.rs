@@ -8,7 +8,8 @@ use sqlx::{QueryBuilder, Row};
 
 use crate::latency;
 use crate::record::{Api, AttemptRecord, LogRecord, UsageSource};
-use crate::spend::{self, ROWS_PER_UPSERT, UPSERT_HEAD, UPSERT_TAIL};
+use crate::rollup::Grain;
+use crate::spend;
 use crate::{Backend, Store, StoreError, with_pool};
 
 /// Rows per `INSERT` statement: 41 parameters each stays under SQLite's 32,766 limit.
@@ -116,8 +117,9 @@ impl Default for LogQuery {
 
 impl Store {
     /// Inserts `records` in one transaction of multi-row statements, and adds the ones
-    /// inserted to the spend ledger and the latency histograms in the same transaction. A record already stored (same id
-    /// and arrival time, e.g. from a journal replay) is skipped, and so adds no spend.
+    /// inserted to the spend ledger and the latency histograms, hourly and daily, in the
+    /// same transaction. A record already stored (same id and arrival time, e.g. from a
+    /// journal replay) is skipped, and so adds no spend.
     /// Returns the number of rows inserted.
     pub async fn insert_logs(&self, records: &[LogRecord]) -> Result<u64, StoreError> {
         if records.is_empty() {
@@ -190,39 +192,48 @@ impl Store {
             let fresh: Vec<&LogRecord> = clean.iter().map(|r| &**r).filter(|r| {
                 inserted.remove(&(r.id.clone(), r.received_at))
             }).collect();
-            let ledger: Vec<_> = spend::ledger(fresh.iter().copied()).into_iter().collect();
-            for chunk in ledger.chunks(ROWS_PER_UPSERT) {
-                let mut q = QueryBuilder::new(UPSERT_HEAD);
-                q.push_values(chunk, |mut b, ((dim, bucket, value), s)| {
-                    b.push_bind(*dim)
-                        .push_bind(*bucket)
-                        .push_bind(value.as_str())
-                        .push_bind(s.requests)
-                        .push_bind(s.prompt_tokens)
-                        .push_bind(s.completion_tokens)
-                        .push_bind(s.cached_tokens)
-                        .push_bind(s.cost_nano)
-                        .push_bind(s.saved_nano)
-                        .push_bind(s.errors)
-                        .push_bind(s.cache_hits)
-                        .push_bind(s.cache_lookups);
-                });
-                q.push(UPSERT_TAIL);
-                q.build().execute(&mut *tx).await?;
+            // Tables in one fixed order, each one's rows in key order: no deadlocks.
+            for grain in Grain::BOTH {
+                let ledger: Vec<_> =
+                    spend::ledger(fresh.iter().copied(), grain).into_iter().collect();
+                let (head, tail) = spend::upsert(grain);
+                for chunk in ledger.chunks(spend::ROWS_PER_UPSERT) {
+                    let mut q = QueryBuilder::new(&head);
+                    q.push_values(chunk, |mut b, ((dim, bucket, value), s)| {
+                        b.push_bind(*dim)
+                            .push_bind(*bucket)
+                            .push_bind(value.as_str())
+                            .push_bind(s.requests)
+                            .push_bind(s.prompt_tokens)
+                            .push_bind(s.completion_tokens)
+                            .push_bind(s.cached_tokens)
+                            .push_bind(s.cost_nano)
+                            .push_bind(s.saved_nano)
+                            .push_bind(s.errors)
+                            .push_bind(s.cache_hits)
+                            .push_bind(s.cache_lookups);
+                    });
+                    q.push(&tail);
+                    q.build().execute(&mut *tx).await?;
+                }
             }
-            let histograms: Vec<_> = latency::histograms(fresh).into_iter().collect();
-            for chunk in histograms.chunks(latency::ROWS_PER_UPSERT) {
-                let mut q = QueryBuilder::new(latency::UPSERT_HEAD);
-                q.push_values(chunk, |mut b, ((dim, bucket, value, metric, bin), n)| {
-                    b.push_bind(*dim)
-                        .push_bind(*bucket)
-                        .push_bind(value.as_str())
-                        .push_bind(metric.name())
-                        .push_bind(i32::from(*bin))
-                        .push_bind(*n);
-                });
-                q.push(latency::UPSERT_TAIL);
-                q.build().execute(&mut *tx).await?;
+            for grain in Grain::BOTH {
+                let histograms: Vec<_> =
+                    latency::histograms(fresh.iter().copied(), grain).into_iter().collect();
+                let (head, tail) = latency::upsert(grain);
+                for chunk in histograms.chunks(latency::ROWS_PER_UPSERT) {
+                    let mut q = QueryBuilder::new(&head);
+                    q.push_values(chunk, |mut b, ((dim, bucket, value, metric, bin), n)| {
+                        b.push_bind(*dim)
+                            .push_bind(*bucket)
+                            .push_bind(value.as_str())
+                            .push_bind(metric.name())
+                            .push_bind(i32::from(*bin))
+                            .push_bind(*n);
+                    });
+                    q.push(&tail);
+                    q.build().execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
             Ok(u64::try_from(n).unwrap_or(u64::MAX))

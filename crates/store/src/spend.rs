@@ -1,6 +1,7 @@
 //! The spend ledger: requests, tokens and cost per UTC hour and per value of each dimension,
 //! summed as log records are written, so spend reports read a few thousand ledger rows
-//! rather than millions of log rows.
+//! rather than millions of log rows. The same sums are kept per UTC day, and a report reads
+//! the whole days of its range from those (see [`crate::rollup`]).
 //!
 //! [`Store::insert_logs`] adds the records it actually inserted to the ledger in the same
 //! transaction: a record that a journal replay brings back a second time is not inserted, so
@@ -18,6 +19,7 @@ use serde_json::Value;
 use sqlx::{QueryBuilder, Row};
 
 use crate::record::LogRecord;
+use crate::rollup::{Grain, push_parts};
 use crate::{Backend, Store, StoreError, with_pool};
 
 /// One hour in milliseconds.
@@ -26,21 +28,23 @@ pub(crate) const HOUR_MS: i64 = 3_600_000;
 pub(crate) const TOTAL: (&str, &str) = ("all", "*");
 /// Ledger rows per upsert statement: 12 parameters each.
 pub(crate) const ROWS_PER_UPSERT: usize = 1000;
-/// The upsert's head; rows follow as `VALUES` in this column order.
-pub(crate) const UPSERT_HEAD: &str = "INSERT INTO spend_hourly (dim, bucket, value, requests, \
-    prompt_tokens, completion_tokens, cached_tokens, cost_nano, saved_nano, errors, cache_hits, \
-    cache_lookups) ";
-/// The upsert's tail: adds to a row that exists.
-pub(crate) const UPSERT_TAIL: &str = " ON CONFLICT (dim, bucket, value) DO UPDATE SET \
-    requests = spend_hourly.requests + excluded.requests, \
-    prompt_tokens = spend_hourly.prompt_tokens + excluded.prompt_tokens, \
-    completion_tokens = spend_hourly.completion_tokens + excluded.completion_tokens, \
-    cached_tokens = spend_hourly.cached_tokens + excluded.cached_tokens, \
-    cost_nano = spend_hourly.cost_nano + excluded.cost_nano, \
-    saved_nano = spend_hourly.saved_nano + excluded.saved_nano, \
-    errors = spend_hourly.errors + excluded.errors, \
-    cache_hits = spend_hourly.cache_hits + excluded.cache_hits, \
-    cache_lookups = spend_hourly.cache_lookups + excluded.cache_lookups";
+
+/// The upsert into the spend table of `grain`: the statement's head (rows follow as
+/// `VALUES` in its column order) and its tail, which adds to a row that exists.
+pub(crate) fn upsert(grain: Grain) -> (String, String) {
+    let table = format!("spend_{}", grain.suffix());
+    let add: Vec<String> = SUMMED
+        .split(", ")
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
+    (
+        format!("INSERT INTO {table} (dim, bucket, value, {SUMMED}) "),
+        format!(
+            " ON CONFLICT (dim, bucket, value) DO UPDATE SET {}",
+            add.join(", ")
+        ),
+    )
+}
 
 /// A dimension spend is grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,13 +212,14 @@ fn values(r: &LogRecord) -> Vec<(&'static str, String)> {
     out
 }
 
-/// `records` summed into ledger rows, in key order.
+/// `records` summed into ledger rows of `grain`, in key order.
 pub(crate) fn ledger<'a>(
     records: impl IntoIterator<Item = &'a LogRecord>,
+    grain: Grain,
 ) -> BTreeMap<Group, Sums> {
     let mut rows: BTreeMap<Group, Sums> = BTreeMap::new();
     for r in records {
-        let bucket = r.received_at.div_euclid(HOUR_MS) * HOUR_MS;
+        let bucket = grain.bucket(r.received_at);
         let sums = Sums::of(r);
         for (dim, value) in values(r) {
             rows.entry((dim, bucket, value)).or_default().add(&sums);
@@ -222,6 +227,11 @@ pub(crate) fn ledger<'a>(
     }
     rows
 }
+
+/// The summed columns of a ledger row, named like [`SpendRow`]'s fields (the upserts' and
+/// the selects' column order).
+const SUMMED: &str = "requests, prompt_tokens, completion_tokens, cached_tokens, cost_nano, \
+    saved_nano, errors, cache_hits, cache_lookups";
 
 /// The sums of a grouped select, named like [`SpendRow`]'s fields.
 const SUMS: &str = "CAST(SUM(requests) AS BIGINT) AS requests, \
@@ -262,14 +272,11 @@ impl Store {
             Backend::Postgres => "value COLLATE \"C\"",
         };
         let rows = with_pool!(self, pool => {
-            let mut b = QueryBuilder::new(format!(
-                "SELECT value, {SUMS} FROM spend_hourly WHERE dim = "
-            ));
-            b.push_bind(q.group_by.name());
-            b.push(" AND bucket >= ").push_bind(q.from);
-            b.push(" AND bucket < ").push_bind(q.to);
+            let mut b = QueryBuilder::new(format!("SELECT value, {SUMS} FROM ("));
+            let columns = format!("value, {SUMMED}");
+            push_parts(&mut b, &columns, "spend", q.group_by.name(), (q.from, q.to), |_| {});
             b.push(format!(
-                " GROUP BY value ORDER BY SUM(cost_nano) DESC, {by_value} LIMIT "
+                ") AS parts GROUP BY value ORDER BY SUM(cost_nano) DESC, {by_value} LIMIT "
             ));
             b.push_bind(i64::from(q.limit));
             let rows = b.build().fetch_all(pool).await?;
@@ -290,12 +297,10 @@ impl Store {
         from: i64,
     ) -> Result<HashMap<String, i64>, StoreError> {
         let totals = with_pool!(self, pool => {
-            let mut b = QueryBuilder::new(
-                "SELECT value, CAST(SUM(cost_nano) AS BIGINT) FROM spend_hourly WHERE dim = ",
-            );
-            b.push_bind(dim.name());
-            b.push(" AND bucket >= ").push_bind(from);
-            b.push(" GROUP BY value");
+            let mut b =
+                QueryBuilder::new("SELECT value, CAST(SUM(cost_nano) AS BIGINT) FROM (");
+            push_parts(&mut b, "value, cost_nano", "spend", dim.name(), (from, i64::MAX), |_| {});
+            b.push(") AS parts GROUP BY value");
             let rows = b.build().fetch_all(pool).await?;
             let mut out = HashMap::with_capacity(rows.len());
             for row in rows {
@@ -317,11 +322,9 @@ impl Store {
     ) -> Result<Vec<(i64, SpendRow)>, StoreError> {
         let (dim, value) = dim.map_or(TOTAL, |(dim, value)| (dim.name(), value));
         let series = with_pool!(self, pool => {
-            let mut b = QueryBuilder::new(
-                "SELECT bucket, value, requests, prompt_tokens, completion_tokens, \
-                 cached_tokens, cost_nano, saved_nano, errors, cache_hits, cache_lookups \
-                 FROM spend_hourly WHERE dim = ",
-            );
+            let mut b = QueryBuilder::new(format!(
+                "SELECT bucket, value, {SUMMED} FROM spend_hourly WHERE dim = "
+            ));
             b.push_bind(dim);
             b.push(" AND value = ").push_bind(value);
             b.push(" AND bucket >= ").push_bind(from);
@@ -379,7 +382,7 @@ mod tests {
             cost_usd: Some(0.5),
             ..LogRecord::default()
         };
-        let rows = ledger([&r, &r]);
+        let rows = ledger([&r, &r], Grain::Hour);
         let keys: Vec<_> = rows.keys().map(|(d, b, v)| (*d, *b, v.as_str())).collect();
         let hour = 2 * HOUR_MS;
         assert_eq!(
@@ -405,13 +408,33 @@ mod tests {
     }
 
     #[test]
+    fn the_daily_ledger_sums_the_hours_of_a_utc_day() {
+        let at = |id: &str, received_at: i64| LogRecord {
+            id: id.into(),
+            received_at,
+            key: Some("k".into()),
+            cost_usd: Some(0.25),
+            ..LogRecord::default()
+        };
+        let day = 24 * HOUR_MS;
+        let records = [at("a", day), at("b", day + 23 * HOUR_MS), at("c", 2 * day)];
+        let rows: Vec<_> = ledger(&records, Grain::Day)
+            .into_iter()
+            .filter(|((dim, ..), _)| *dim == "key")
+            .map(|((_, bucket, _), s)| (bucket, s.requests, s.cost_nano))
+            .collect();
+        assert_eq!(rows, [(day, 2, 500_000_000), (2 * day, 1, 250_000_000)]);
+        assert_eq!(ledger(&records, Grain::Hour).len(), 6);
+    }
+
+    #[test]
     fn the_model_falls_back_to_the_requested_name() {
         let r = LogRecord {
             requested_model: Some("gpt-4o".into()),
             tags: Some(json!(["not", "an", "object"])),
             ..LogRecord::default()
         };
-        let rows = ledger([&r]);
+        let rows = ledger([&r], Grain::Hour);
         let keys: Vec<_> = rows.keys().map(|(d, _, v)| (*d, v.as_str())).collect();
         assert_eq!(keys, [("all", "*"), ("model", "gpt-4o")]);
     }
