@@ -1,7 +1,7 @@
 // The dashboard in a real browser: Debian's chromium, driven by playwright-core, against the
 // real `sluice` binary in front of the testkit's `sluice-mock`, with seeded traffic.
 //
-// Binaries: SLUICE_BIN and SLUICE_MOCK_BIN, else ../target/debug/{sluice,sluice-mock}.
+// Binaries: SLUICE_BIN and SLUICE_MOCK_BIN, else {CARGO_TARGET_DIR or ../target}/debug/{sluice,sluice-mock}.
 // The browser: CHROMIUM, else /usr/bin/chromium. Screenshots of every page go to
 // ui-tests/screenshots/.
 
@@ -16,8 +16,9 @@ import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..", "..");
-const SLUICE = process.env.SLUICE_BIN ?? join(root, "target", "debug", "sluice");
-const MOCK = process.env.SLUICE_MOCK_BIN ?? join(root, "target", "debug", "sluice-mock");
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(root, "target");
+const SLUICE = process.env.SLUICE_BIN ?? join(TARGET, "debug", "sluice");
+const MOCK = process.env.SLUICE_MOCK_BIN ?? join(TARGET, "debug", "sluice-mock");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SHOTS = join(here, "..", "screenshots");
 
