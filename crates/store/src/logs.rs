@@ -183,7 +183,10 @@ impl Store {
                         .push_bind(r.cache_score);
                 });
                 q.push(" ON CONFLICT (id, received_at) DO NOTHING RETURNING id, received_at");
-                for row in q.build().fetch_all(&mut *tx).await? {
+                // Statements whose text depends on the batch (its row count) are not kept
+                // prepared: each size would stay in the connection's statement cache, with
+                // its own large plan, and the process would grow by tens of megabytes.
+                for row in q.build().persistent(false).fetch_all(&mut *tx).await? {
                     inserted.insert((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?));
                 }
             }
@@ -214,7 +217,7 @@ impl Store {
                             .push_bind(s.cache_lookups);
                     });
                     q.push(&tail);
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
             }
             for grain in Grain::BOTH {
@@ -232,7 +235,7 @@ impl Store {
                             .push_bind(*n);
                     });
                     q.push(&tail);
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
             }
             tx.commit().await?;
