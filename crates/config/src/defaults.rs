@@ -7,7 +7,6 @@ use crate::presets::{AZURE_ALIAS, DEMO_KIND, NATIVE, PRESETS, bedrock_base_url};
 use crate::runtime::{
     AwsConfig, Config, DEFAULT_AZURE_API_VERSION, DEFAULT_STORE, ModelConfig, ModelTimeouts,
     Preset, ProviderConfig, ProviderKind, RetryConfig, ServerConfig, Strategy, TargetConfig,
-    Timeouts,
 };
 
 /// The config used when no file exists, built from `env`.
@@ -92,19 +91,8 @@ pub fn default_config(env: &dyn Fn(&str) -> Option<String>) -> Config {
 
 fn provider(name: &str, kind: ProviderKind, base_url: &str, key: Option<String>) -> ProviderConfig {
     ProviderConfig {
-        name: name.to_owned(),
-        kind,
-        base_url: base_url.trim().trim_end_matches('/').to_owned(),
         api_key: key.map(SecretString::from),
-        api_version: None,
-        headers: Vec::new(),
-        direct: true,
-        drop_unsupported: false,
-        native: true,
-        timeouts: Timeouts::default(),
-        aws: None,
-        vertex: None,
-        image_fetch: Default::default(),
+        ..ProviderConfig::new(name, kind, base_url)
     }
 }
 

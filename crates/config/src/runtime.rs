@@ -377,6 +377,30 @@ pub struct ProviderConfig {
     pub image_fetch: ImageFetchConfig,
 }
 
+impl ProviderConfig {
+    /// A provider of `kind` named `name` at `base_url` (trailing `/` removed), with every
+    /// other setting at its default: no key, no extra headers, direct and native access on,
+    /// unsupported parameters refused, default timeouts.
+    pub fn new(name: impl Into<String>, kind: ProviderKind, base_url: impl Into<String>) -> Self {
+        let base_url: String = base_url.into();
+        Self {
+            name: name.into(),
+            kind,
+            base_url: base_url.trim().trim_end_matches('/').to_owned(),
+            api_key: None,
+            api_version: None,
+            headers: Vec::new(),
+            direct: true,
+            drop_unsupported: false,
+            native: true,
+            timeouts: Timeouts::default(),
+            aws: None,
+            vertex: None,
+            image_fetch: ImageFetchConfig::default(),
+        }
+    }
+}
+
 /// The AWS settings of a `bedrock` provider.
 ///
 /// The region is settled when the config is read (`region`, else `AWS_REGION`, else

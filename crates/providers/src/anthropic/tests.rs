@@ -9,21 +9,11 @@ use super::{AnthropicCodec, default_max_tokens};
 use crate::{Codec, DecodeCx, SseEvent, Target};
 
 fn codec() -> AnthropicCodec {
-    AnthropicCodec::for_config(&ProviderConfig {
-        name: "claude".into(),
-        kind: ProviderKind::Anthropic,
-        base_url: "https://api.anthropic.com/".into(),
-        api_key: None,
-        api_version: None,
-        headers: Vec::new(),
-        direct: true,
-        drop_unsupported: false,
-        native: true,
-        timeouts: Timeouts::default(),
-        aws: None,
-        vertex: None,
-        image_fetch: Default::default(),
-    })
+    AnthropicCodec::for_config(&ProviderConfig::new(
+        "claude",
+        ProviderKind::Anthropic,
+        "https://api.anthropic.com/",
+    ))
 }
 
 fn target(model: &str) -> Target {

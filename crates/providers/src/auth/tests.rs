@@ -3,25 +3,19 @@
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
-use sluice_config::{AwsConfig, ProviderConfig, ProviderKind, Timeouts};
+use sluice_config::{AwsConfig, ProviderConfig, ProviderKind};
 
 use super::*;
 
 fn bedrock(aws: Option<AwsConfig>, api_key: Option<&str>) -> ProviderConfig {
     ProviderConfig {
-        name: "br".into(),
-        kind: ProviderKind::Bedrock,
-        base_url: "https://bedrock-runtime.eu-west-3.amazonaws.com".into(),
         api_key: api_key.map(SecretString::from),
-        api_version: None,
-        headers: Vec::new(),
-        direct: true,
-        drop_unsupported: false,
-        native: true,
-        timeouts: Timeouts::default(),
         aws,
-        vertex: None,
-        image_fetch: Default::default(),
+        ..ProviderConfig::new(
+            "br",
+            ProviderKind::Bedrock,
+            "https://bedrock-runtime.eu-west-3.amazonaws.com",
+        )
     }
 }
 

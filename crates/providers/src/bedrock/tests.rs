@@ -10,21 +10,11 @@ use crate::eventstream::{EventStreamParser, encode_event, encode_exception};
 use crate::{Codec, DecodeCx, SseEvent, Target};
 
 fn codec() -> BedrockCodec {
-    BedrockCodec::for_config(&ProviderConfig {
-        name: "br".into(),
-        kind: ProviderKind::Bedrock,
-        base_url: "https://bedrock-runtime.us-east-1.amazonaws.com/".into(),
-        api_key: None,
-        api_version: None,
-        headers: Vec::new(),
-        direct: true,
-        drop_unsupported: false,
-        native: true,
-        timeouts: Timeouts::default(),
-        aws: None,
-        vertex: None,
-        image_fetch: Default::default(),
-    })
+    BedrockCodec::for_config(&ProviderConfig::new(
+        "br",
+        ProviderKind::Bedrock,
+        "https://bedrock-runtime.us-east-1.amazonaws.com/",
+    ))
 }
 
 const CLAUDE: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";

@@ -9,21 +9,11 @@ use super::CohereCodec;
 use crate::{Codec, DecodeCx, SseEvent, Target};
 
 fn codec() -> CohereCodec {
-    CohereCodec::for_config(&ProviderConfig {
-        name: "co".into(),
-        kind: ProviderKind::Cohere,
-        base_url: "https://api.cohere.com/".into(),
-        api_key: None,
-        api_version: None,
-        headers: Vec::new(),
-        direct: true,
-        drop_unsupported: false,
-        native: true,
-        timeouts: Timeouts::default(),
-        aws: None,
-        vertex: None,
-        image_fetch: Default::default(),
-    })
+    CohereCodec::for_config(&ProviderConfig::new(
+        "co",
+        ProviderKind::Cohere,
+        "https://api.cohere.com/",
+    ))
 }
 
 fn target() -> Target {

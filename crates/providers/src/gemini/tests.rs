@@ -10,21 +10,11 @@ use super::GeminiCodec;
 use crate::{Codec, DecodeCx, SseEvent, Target};
 
 fn codec() -> GeminiCodec {
-    GeminiCodec::for_config(&ProviderConfig {
-        name: "gem".into(),
-        kind: ProviderKind::Gemini,
-        base_url: "https://generativelanguage.googleapis.com/".into(),
-        api_key: None,
-        api_version: None,
-        headers: Vec::new(),
-        direct: true,
-        drop_unsupported: false,
-        native: true,
-        timeouts: Timeouts::default(),
-        aws: None,
-        vertex: None,
-        image_fetch: Default::default(),
-    })
+    GeminiCodec::for_config(&ProviderConfig::new(
+        "gem",
+        ProviderKind::Gemini,
+        "https://generativelanguage.googleapis.com/",
+    ))
 }
 
 fn target() -> Target {

@@ -11,24 +11,14 @@ use crate::{Codec, SseEvent, Target};
 
 fn provider(kind: ProviderKind, base_url: &str) -> ProviderConfig {
     ProviderConfig {
-        name: "p".into(),
-        kind,
-        base_url: base_url.into(),
-        api_key: None,
         api_version: Some("2024-10-21".into()),
-        headers: Vec::new(),
-        direct: true,
-        drop_unsupported: false,
-        native: true,
         timeouts: Timeouts {
             connect: Duration::from_secs(1),
             first_byte: Duration::from_secs(1),
             total: Duration::from_secs(1),
             idle: Duration::from_secs(1),
         },
-        aws: None,
-        vertex: None,
-        image_fetch: Default::default(),
+        ..ProviderConfig::new("p", kind, base_url)
     }
 }
 

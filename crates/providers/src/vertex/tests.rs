@@ -14,23 +14,17 @@ const REGIONAL: &str =
 
 fn config() -> ProviderConfig {
     ProviderConfig {
-        name: "gcp".into(),
-        kind: ProviderKind::Vertex,
-        base_url: "https://europe-west4-aiplatform.googleapis.com".into(),
         api_key: Some("ya29.static".into()),
-        api_version: None,
-        headers: Vec::new(),
-        direct: true,
-        drop_unsupported: false,
-        native: true,
-        timeouts: Timeouts::default(),
-        aws: None,
         vertex: Some(VertexConfig {
             project: "my-proj".into(),
             location: "europe-west4".into(),
             service_account: None,
         }),
-        image_fetch: Default::default(),
+        ..ProviderConfig::new(
+            "gcp",
+            ProviderKind::Vertex,
+            "https://europe-west4-aiplatform.googleapis.com",
+        )
     }
 }
 
