@@ -447,10 +447,7 @@ mod tests {
             lines[4],
             r#"guardrails.a.model: unknown model "smart"; known: fast, guard-model"#
         );
-        assert_eq!(
-            lines[5],
-            r#"guardrails.b: missing required field "url""#
-        );
+        assert_eq!(lines[5], r#"guardrails.b: missing required field "url""#);
         assert_eq!(
             lines[6],
             r#"guardrails.c.kind: unknown kind "moderation"; expected one of: pii, injection, limits, json_schema, judge, webhook"#
