@@ -34,6 +34,7 @@ use sluice_cache::{
 use sluice_config::{CacheBackend, CacheScope, Config};
 use sluice_providers::{ChunkStream, Target};
 use sluice_types::{ChatChunk, ChatRequest, ChatResponse, ErrorKind, GatewayError, Origin};
+use tokio::sync::oneshot;
 
 use crate::auth::presented_key;
 use crate::chat::{ClientFormat, stamp};
@@ -317,13 +318,19 @@ pub(crate) fn store(plan: Option<&Plan>, resp: &ChatResponse, target: &Target) {
 }
 
 /// `chunks`, assembled as they pass; a stream that ends cleanly is stored on its own task.
-pub(crate) fn record(plan: Option<&Plan>, chunks: ChunkStream, target: &Target) -> ChunkStream {
+pub(crate) fn record(
+    plan: Option<&Plan>,
+    chunks: ChunkStream,
+    target: &Target,
+    approval: Option<oneshot::Receiver<()>>,
+) -> ChunkStream {
     match plan.filter(|p| p.store) {
         None => chunks,
         Some(p) => Box::pin(Recording {
             inner: chunks,
             acc: Some(Accumulator::new()),
             put: Some(p.deferred(target)),
+            approval,
         }),
     }
 }
@@ -349,13 +356,22 @@ impl Plan {
     }
 
     fn spawn_put(&self, resp: ChatResponse, target: &Target) {
-        self.deferred(target).spawn(resp);
+        self.deferred(target).spawn(resp, None);
     }
 }
 
 impl DeferredPut {
-    fn spawn(self, resp: ChatResponse) {
+    /// Stores `resp` off the request path; with an `approval`, only once it comes (a
+    /// guardrail that reads the whole answer, or a parallel judge, approves it after the
+    /// stream ended, and withholds it by dropping the sender).
+    fn spawn(self, resp: ChatResponse, approval: Option<oneshot::Receiver<()>>) {
         tokio::spawn(async move {
+            if let Some(approval) = approval
+                && approval.await.is_err()
+            {
+                tracing::debug!("the answer was withheld by a guardrail; not cached");
+                return;
+            }
             let key = &self.key;
             let target = (&*self.target.0, &*self.target.1);
             match Entry::new(key.model(), key.scope().as_str(), target, resp, self.ttl) {
@@ -383,6 +399,8 @@ struct Recording {
     /// `None` once the stream failed.
     acc: Option<Accumulator>,
     put: Option<DeferredPut>,
+    /// What the store waits for, when a guardrail decides after the stream's end.
+    approval: Option<oneshot::Receiver<()>>,
 }
 
 impl Stream for Recording {
@@ -404,7 +422,7 @@ impl Stream for Recording {
             None => {
                 let done = this.acc.take().and_then(Accumulator::finish);
                 match (done, this.put.take()) {
-                    (Some(resp), Some(put)) => put.spawn(resp),
+                    (Some(resp), Some(put)) => put.spawn(resp, this.approval.take()),
                     (None, Some(_)) => tracing::debug!("stream did not finish cleanly; not cached"),
                     _ => {}
                 }

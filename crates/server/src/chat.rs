@@ -255,8 +255,11 @@ pub(crate) async fn respond(
         let out = gw.router.run(group, &Stream { req, hold }, &call).await?;
         let chunks = crate::metrics::watch_stream(out.value, &out.target);
         let chunks = crate::reqlog::observe(chunks, &cx.log);
-        let chunks = crate::cache::record(cached.as_ref(), chunks, &out.target);
-        let chunks = guarded.stream(&cx.log, chunks);
+        // A verdict after the stream's end (a parallel judge, an output judge or webhook)
+        // must approve the answer before the cache stores it.
+        let (approve, approval) = guarded.approval().unzip();
+        let chunks = crate::cache::record(cached.as_ref(), chunks, &out.target, approval);
+        let chunks = guarded.stream(&cx.log, chunks, approve);
         let mut resp = Response::new(format.sse(chunks, &out.target));
         let h = resp.headers_mut();
         h.insert(

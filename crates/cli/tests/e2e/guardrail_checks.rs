@@ -474,3 +474,60 @@ async fn an_answer_that_fails_its_schema_is_asked_for_again() {
     assert!(blocked(&r).contains("\"shape\""));
     assert_eq!(upstream.request_count(), 4, "one try and one retry");
 }
+
+/// A streamed answer that a late verdict withholds is never cached: the same request asked
+/// again goes upstream, and only an answer the judge let through is served from the cache.
+#[tokio::test]
+async fn a_stream_withheld_by_a_late_verdict_is_not_cached() {
+    let upstream = MockUpstream::start().await;
+    let judge = MockUpstream::start().await;
+    let gw = Sluice::start(&format!(
+        r#"
+server: {{ admin_key: "{ADMIN}" }}
+providers:
+  up: {{ kind: openai-compatible, base_url: "{}" }}
+  judges: {{ kind: openai-compatible, base_url: "{}" }}
+guardrails:
+  out: {{ kind: judge, model: guard, stage: output }}
+models:
+  - name: m
+    targets: [ {{ provider: up, model: gpt-4o-mini }} ]
+    guardrails: [out]
+    cache: {{ ttl: 1h }}
+  - name: guard
+    targets: [ {{ provider: judges, model: llama-guard-3-8b }} ]
+"#,
+        upstream.base_url(),
+        judge.base_url()
+    ));
+    let body = ask("tell me a secret", true);
+    judge.push(verdict("unsafe\nS7"));
+    let r = chat(&gw, "late-1", &body).await;
+    assert_eq!(streamed(&r).1.unwrap()["code"], "guardrail_blocked");
+    // The store would have happened by now if it were going to.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    judge.push(verdict("safe"));
+    let r = chat(&gw, "late-2", &body).await;
+    assert_eq!(r.header("x-sluice-cache"), Some("MISS"));
+    assert_eq!(streamed(&r), ("echo: tell me a secret".to_owned(), None));
+    assert_eq!(
+        upstream.request_count(),
+        2,
+        "the withheld answer was not served from the cache"
+    );
+    // The approved answer is stored and served.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = chat(&gw, "late-3", &body).await;
+        if r.header("x-sluice-cache") == Some("HIT") {
+            assert_eq!(streamed(&r), ("echo: tell me a secret".to_owned(), None));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the approved answer was never cached"
+        );
+        judge.push(verdict("safe"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

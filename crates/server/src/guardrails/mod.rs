@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use sluice_config::Config;
 use sluice_guard::{Block, Check, CheckKind, Guard, Outcome, Vault};
 use sluice_types::{ChatRequest, ChatResponse, GatewayError};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use self::external::{Decision, Meta, Modified, Side};
@@ -248,6 +249,18 @@ impl Guarded {
     /// The request the rest of the pipeline sends: the masked copy, or `original`.
     pub(crate) fn request<'r>(&'r self, original: &'r ChatRequest) -> &'r ChatRequest {
         self.masked.as_ref().unwrap_or(original)
+    }
+
+    /// For a stream whose verdict comes after its end (parallel judges, output judges and
+    /// webhooks): the sender this guard uses to approve the answer once they passed, and the
+    /// receiver the cache waits on before storing it. `None` when nothing decides late.
+    pub(crate) fn approval(&self) -> Option<(oneshot::Sender<()>, oneshot::Receiver<()>)> {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        (pending || self.external.is_some()).then(oneshot::channel)
     }
 
     /// The parallel judges still running, for the one answer that waits for them.

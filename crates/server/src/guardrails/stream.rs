@@ -13,6 +13,7 @@ use sluice_cache::Accumulator;
 use sluice_guard::{Block, Guard, OutputStream, Restorer, Vault};
 use sluice_providers::ChunkStream;
 use sluice_types::{ChatChunk, ChunkChoice, FunctionCallDelta, GatewayError, ToolCallDelta};
+use tokio::sync::oneshot;
 
 use super::external::Decision;
 use super::{External, Guarded, blocked, record};
@@ -53,6 +54,8 @@ struct Run {
     /// From the chunk that ends the answer on, what waits for the verdicts.
     held: VecDeque<Item>,
     holding: bool,
+    /// Tells the cache the answer passed its late verdicts; dropped when it did not.
+    approve: Option<oneshot::Sender<()>>,
 }
 
 impl Guarded {
@@ -60,7 +63,12 @@ impl Guarded {
     /// run alongside: a block ends the stream with an error event, and the chunk that ends
     /// the answer (and what follows) waits for their verdicts, as it waits for the output
     /// judges and webhooks, which read the whole answer.
-    pub(crate) fn stream(&self, log: &LogSlot, chunks: ChunkStream) -> ChunkStream {
+    pub(crate) fn stream(
+        &self,
+        log: &LogSlot,
+        chunks: ChunkStream,
+        approve: Option<oneshot::Sender<()>>,
+    ) -> ChunkStream {
         if self.passes_answers() {
             return chunks;
         }
@@ -82,6 +90,7 @@ impl Guarded {
             external: self.external.clone().map(|e| (e, Accumulator::new())),
             held: VecDeque::new(),
             holding: false,
+            approve,
         };
         Box::pin(futures_util::stream::unfold(run, |mut s| async move {
             loop {
@@ -177,7 +186,10 @@ impl Run {
         }
         self.queue.append(&mut self.held);
         if let Err(block) = self.g.flush_all(&mut self.queue) {
-            fail(&self.g.log, &mut self.queue, blocked(&block));
+            return fail(&self.g.log, &mut self.queue, blocked(&block));
+        }
+        if let Some(approve) = self.approve.take() {
+            let _ = approve.send(());
         }
     }
 }
@@ -442,7 +454,7 @@ mod tests {
 
     async fn run(g: &Guarded, chunks: Vec<ChatChunk>) -> (String, Option<GatewayError>) {
         let inner: ChunkStream = Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok)));
-        let mut out = g.stream(&LogSlot::default(), inner);
+        let mut out = g.stream(&LogSlot::default(), inner, None);
         let mut text = String::new();
         while let Some(item) = out.next().await {
             match item {
