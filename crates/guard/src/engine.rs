@@ -66,10 +66,9 @@ pub struct InputOutcome {
 pub struct OutputOutcome {
     /// Set when a check blocked; the answer must not be sent.
     pub blocked: Option<Block>,
-    /// One per local check that ran.
+    /// One per local check that ran (judges and webhooks are the server's: it picks them
+    /// with [`Guard::select_output`] before the answer comes).
     pub outcomes: Vec<Outcome>,
-    /// Judge and webhook checks the server must now run on the answer.
-    pub external: Vec<String>,
 }
 
 pub(crate) struct Compiled {
@@ -319,10 +318,7 @@ impl Guard {
                     });
                     pii_reason("answer", &outcome.hits)
                 }
-                (kind, _) if kind.is_external() => {
-                    out.external.push(check.name.clone());
-                    continue;
-                }
+                (kind, _) if kind.is_external() => continue,
                 _ => None,
             };
             out.outcomes.push(outcome);
@@ -331,7 +327,6 @@ impl Guard {
                     check: check.name.clone(),
                     reason,
                 });
-                out.external.clear();
                 return Ok(out);
             }
         }

@@ -35,7 +35,9 @@
 //!    [`InputOutcome::outcomes`] and count them in metrics. The cache lookup comes after
 //!    this step, so cache keys and cached answers hold placeholders, never the values.
 //! 3. **Output, JSON:** [`Guard::check_output`] on the answer as the provider sent it
-//!    (placeholders and all), then its external checks, then [`Vault::restore_response`].
+//!    (placeholders and all), then the judges and webhooks among [`Guard::select_output`]
+//!    (picked when the request came, so a stream knows before its answer whether any will
+//!    read it), then [`Vault::restore_response`].
 //!    A `json_schema` block may be retried by the attempt loop instead of refused.
 //! 4. **Output, stream:** one [`Guard::output_stream`] per choice, given the vault: pass
 //!    each content delta through [`OutputStream::push`] and send what it returns (clearing

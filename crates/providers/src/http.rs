@@ -169,17 +169,8 @@ impl<C: Codec> HttpProvider<C> {
         }
         let body = if self.auth.signs() {
             // The server bounds request bodies (`max_body`); chat bodies are already bytes.
-            let bytes = match tokio::time::timeout_at(first_byte.into(), body.collect()).await {
-                Err(_) => return Err(timeout(&self.name, "the request body to sign")),
-                Ok(Err(e)) => {
-                    return Err(GatewayError::new(
-                        ErrorKind::InvalidRequest,
-                        Origin::Client,
-                        format!("could not read the request body: {e}"),
-                    ));
-                }
-                Ok(Ok(collected)) => collected.to_bytes(),
-            };
+            let bytes =
+                read_request_body(body, first_byte, &self.name, "the request body to sign").await?;
             self.auth.apply(&mut parts, &bytes, first_byte).await?;
             box_body(bytes)
         } else {
@@ -522,5 +513,24 @@ fn transport_error(name: &str, e: &hyper_util::client::legacy::Error) -> Gateway
             Origin::Upstream,
             format!("provider {name} closed the connection: {detail}"),
         )
+    }
+}
+
+/// The whole of a client's request `body`, read by `deadline`; running out of time is the
+/// provider's timeout (naming `what` it was waiting for), a body that fails is the client's.
+pub(crate) async fn read_request_body(
+    body: UpstreamBody,
+    deadline: Instant,
+    provider: &str,
+    what: &str,
+) -> Result<Bytes, GatewayError> {
+    match tokio::time::timeout_at(deadline.into(), body.collect()).await {
+        Err(_) => Err(timeout(provider, what)),
+        Ok(Err(e)) => Err(GatewayError::new(
+            ErrorKind::InvalidRequest,
+            Origin::Client,
+            format!("could not read the request body: {e}"),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }

@@ -259,10 +259,10 @@ impl Router {
         })
     }
 
-    /// True when every target `name` reaches (each variant of a split) is served by an
+    /// Whether every target `name` reaches (each variant of a split) is served by an
     /// OpenAI-family provider (OpenAI, Azure OpenAI, any OpenAI-compatible server), which
-    /// takes OpenAI's own APIs as they are; false for a name that does not resolve.
-    pub fn openai_family(&self, name: &str) -> bool {
+    /// takes OpenAI's own APIs as they are; `None` for a name that does not resolve.
+    pub fn openai_family(&self, name: &str) -> Option<bool> {
         let groups: Vec<Arc<ModelGroup>> = match self.splits.get(name) {
             Some(split) => split
                 .variants()
@@ -270,16 +270,18 @@ impl Router {
                 .collect(),
             None => self.resolve(name).into_iter().collect(),
         };
-        !groups.is_empty()
-            && groups.iter().flat_map(|g| &g.slots).all(|s| {
-                self.providers.get(&*s.target.provider).is_some_and(|e| {
-                    matches!(
-                        e.config.kind,
-                        sluice_config::ProviderKind::OpenAiCompatible(_)
-                            | sluice_config::ProviderKind::AzureOpenAi
-                    )
-                })
+        if groups.is_empty() {
+            return None;
+        }
+        Some(groups.iter().flat_map(|g| &g.slots).all(|s| {
+            self.providers.get(&*s.target.provider).is_some_and(|e| {
+                matches!(
+                    e.config.kind,
+                    sluice_config::ProviderKind::OpenAiCompatible(_)
+                        | sluice_config::ProviderKind::AzureOpenAi
+                )
             })
+        }))
     }
 
     /// Resolves what a client sent as `model`: an alias, or `provider/model` for a provider

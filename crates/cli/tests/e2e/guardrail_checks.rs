@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sluice_testkit::{Behavior, MockUpstream};
-use tokio::io::AsyncWriteExt;
 
-use crate::guardrails::{read_request, streamed};
+use crate::guardrails::{ADMIN, serve, streamed};
 use crate::harness::{Resp, Sluice, post_as};
 
-use crate::guardrails::ADMIN;
 const CHAT: &str = "/v1/chat/completions";
 
 /// A gateway whose models reach `upstream` and whose judge model `guard` is served by
@@ -272,51 +270,33 @@ async fn a_moderation_endpoint_judges_the_texts() {
 /// `rewrite`, replaces answers that mention `redact-me`, allows the rest; keeps every body.
 struct Policy {
     addr: std::net::SocketAddr,
-    bodies: Arc<Mutex<Vec<Value>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
 }
 
 impl Policy {
     async fn start() -> Policy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let kept = bodies.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let kept = kept.clone();
-                tokio::spawn(async move {
-                    let body: Value =
-                        serde_json::from_str(&read_request(&mut socket).await).unwrap_or_default();
-                    kept.lock().unwrap().push(body.clone());
-                    let said = body["request"]["messages"].to_string();
-                    let answer = match body["stage"].as_str() {
-                        Some("input") if said.contains("forbidden") => {
-                            json!({"action": "deny", "reason": "that topic is not allowed here"})
-                        }
-                        Some("input") if said.contains("rewrite") => {
-                            let mut req = body["request"].clone();
-                            req["messages"][0]["content"] = json!("rewritten by policy");
-                            json!({"action": "modify", "request": req})
-                        }
-                        Some("output") if body["response"].to_string().contains("redact-me") => {
-                            let mut resp = body["response"].clone();
-                            resp["choices"][0]["message"]["content"] =
-                                json!("[redacted by policy]");
-                            json!({"action": "modify", "response": resp})
-                        }
-                        _ => json!({"action": "allow"}),
-                    };
-                    let answer = answer.to_string();
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        answer.len()
-                    );
-                    let _ = socket.write_all(head.as_bytes()).await;
-                    let _ = socket.write_all(answer.as_bytes()).await;
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
+        let (addr, bodies) = serve(|body| {
+            let body: Value = serde_json::from_str(body).unwrap_or_default();
+            let said = body["request"]["messages"].to_string();
+            let answer = match body["stage"].as_str() {
+                Some("input") if said.contains("forbidden") => {
+                    json!({"action": "deny", "reason": "that topic is not allowed here"})
+                }
+                Some("input") if said.contains("rewrite") => {
+                    let mut req = body["request"].clone();
+                    req["messages"][0]["content"] = json!("rewritten by policy");
+                    json!({"action": "modify", "request": req})
+                }
+                Some("output") if body["response"].to_string().contains("redact-me") => {
+                    let mut resp = body["response"].clone();
+                    resp["choices"][0]["message"]["content"] = json!("[redacted by policy]");
+                    json!({"action": "modify", "response": resp})
+                }
+                _ => json!({"action": "allow"}),
+            };
+            ("application/json", answer.to_string())
+        })
+        .await;
         Policy { addr, bodies }
     }
 
@@ -325,7 +305,11 @@ impl Policy {
     }
 
     fn bodies(&self) -> Vec<Value> {
-        self.bodies.lock().unwrap().clone()
+        let bodies = self.bodies.lock().unwrap();
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap_or_default())
+            .collect()
     }
 }
 

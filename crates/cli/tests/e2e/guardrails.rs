@@ -371,48 +371,32 @@ struct Splitter {
 
 impl Splitter {
     async fn start() -> Splitter {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let kept = bodies.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let kept = kept.clone();
-                tokio::spawn(async move {
-                    let body = read_request(&mut socket).await;
-                    kept.lock().unwrap().push(body.clone());
-                    let req: Value = serde_json::from_str(&body).unwrap_or_default();
-                    let text = req["messages"][0]["content"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let chars: Vec<char> = text.chars().collect();
-                    let mut events = String::new();
-                    let chunk = |delta: Value, finish: Value| {
-                        let c = json!({"id": "s", "object": "chat.completion.chunk", "created": 1,
-                            "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-                        format!("data: {c}\n\n")
-                    };
-                    events.push_str(&chunk(
-                        json!({"role": "assistant", "content": ""}),
-                        Value::Null,
-                    ));
-                    for piece in chars.chunks(3) {
-                        let piece: String = piece.iter().collect();
-                        events.push_str(&chunk(json!({"content": piece}), Value::Null));
-                    }
-                    events.push_str(&chunk(json!({}), json!("stop")));
-                    events.push_str("data: [DONE]\n\n");
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        events.len()
-                    );
-                    let _ = socket.write_all(head.as_bytes()).await;
-                    let _ = socket.write_all(events.as_bytes()).await;
-                    let _ = socket.shutdown().await;
-                });
+        let (addr, bodies) = serve(|body| {
+            let req: Value = serde_json::from_str(body).unwrap_or_default();
+            let text = req["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let chars: Vec<char> = text.chars().collect();
+            let mut events = String::new();
+            let chunk = |delta: Value, finish: Value| {
+                let c = json!({"id": "s", "object": "chat.completion.chunk", "created": 1,
+                    "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+                format!("data: {c}\n\n")
+            };
+            events.push_str(&chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            ));
+            for piece in chars.chunks(3) {
+                let piece: String = piece.iter().collect();
+                events.push_str(&chunk(json!({"content": piece}), Value::Null));
             }
-        });
+            events.push_str(&chunk(json!({}), json!("stop")));
+            events.push_str("data: [DONE]\n\n");
+            ("text/event-stream", events)
+        })
+        .await;
         Splitter { addr, bodies }
     }
 
@@ -425,8 +409,38 @@ impl Splitter {
     }
 }
 
+/// A bare HTTP/1.1 server on a free port: every request's body is kept, and `answer` gives
+/// the content type and body of the 200 it gets (one request per connection).
+pub(crate) async fn serve(
+    answer: impl Fn(&str) -> (&'static str, String) + Send + Sync + 'static,
+) -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (kept, answer) = (kept.clone(), answer.clone());
+            tokio::spawn(async move {
+                let body = read_request(&mut socket).await;
+                kept.lock().unwrap().push(body.clone());
+                let (content_type, reply) = answer(&body);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    reply.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(reply.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (addr, bodies)
+}
+
 /// Reads one HTTP/1.1 request with a `content-length` body; answers the body.
-pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
+async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {

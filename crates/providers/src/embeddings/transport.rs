@@ -8,12 +8,11 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Response};
-use http_body_util::BodyExt;
-use sluice_types::{ErrorKind, GatewayError, Origin};
+use sluice_types::GatewayError;
 
 use super::{Embedder, EmbeddingsRequest, MAX_CONCURRENT_CALLS, answer, encode_calls};
 use crate::codec::UNSUPPORTED_PARAMETER;
-use crate::driver::timeout;
+use crate::http::read_request_body;
 use crate::{CallCx, Codec, ForwardRequest, HttpProvider, Target, UpstreamBody, box_body};
 
 impl<C: Codec> HttpProvider<C> {
@@ -26,17 +25,7 @@ impl<C: Codec> HttpProvider<C> {
     ) -> Result<Response<UpstreamBody>, GatewayError> {
         let own = Instant::now() + req.timeouts.total;
         let deadline = cx.deadline.map_or(own, |d| d.min(own));
-        let body = match tokio::time::timeout_at(deadline.into(), req.body.collect()).await {
-            Err(_) => return Err(timeout(self.name(), "the request body")),
-            Ok(Err(e)) => {
-                return Err(GatewayError::new(
-                    ErrorKind::InvalidRequest,
-                    Origin::Client,
-                    format!("could not read the request body: {e}"),
-                ));
-            }
-            Ok(Ok(collected)) => collected.to_bytes(),
-        };
+        let body = read_request_body(req.body, deadline, self.name(), "the request body").await?;
         let mut embed_req = EmbeddingsRequest::parse(&body)?;
         if let Some(model) = req.model {
             embed_req.model = model;

@@ -255,12 +255,7 @@ impl Guarded {
     /// webhooks): the sender this guard uses to approve the answer once they passed, and the
     /// receiver the cache waits on before storing it. `None` when nothing decides late.
     pub(crate) fn approval(&self) -> Option<(oneshot::Sender<()>, oneshot::Receiver<()>)> {
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some();
-        (pending || self.external.is_some()).then(oneshot::channel)
+        (self.judging() || self.external.is_some()).then(oneshot::channel)
     }
 
     /// The parallel judges still running, for the one answer that waits for them.
@@ -269,6 +264,14 @@ impl Guarded {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
+    }
+
+    /// True while parallel judges run that no answer has taken yet.
+    fn judging(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// Waits for the parallel judges, if any: a late block refuses the answer.
@@ -340,12 +343,7 @@ impl Guarded {
                 .iter()
                 .any(|n| guard.check(n).is_some_and(|c| c.stage.output()))
         });
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some();
-        !output && !pending && self.vault.is_none()
+        !output && !self.judging() && self.vault.is_none()
     }
 }
 

@@ -109,7 +109,7 @@ pub async fn handle(
     let translated = fields
         .get("model")
         .and_then(Value::as_str)
-        .is_some_and(|m| gw.router.route(m, None).is_ok() && !gw.router.openai_family(m));
+        .is_some_and(|m| gw.router.openai_family(m) == Some(false));
     if !translated {
         let req = Request::from_parts(parts, Body::from(bytes));
         return crate::passthrough::handle(State(gw), Extension(cx), principal, req).await;

@@ -29,7 +29,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use crate::Behavior;
-use crate::wire::Reply;
+use crate::wire::{Reply, percent_decode};
 
 pub use answer::BLOCKING_GUARDRAIL;
 pub use sigv4::{
@@ -114,30 +114,6 @@ fn model_and_op(path: &str) -> Option<(&str, Op)> {
     (!model.is_empty() && !model.contains('/')).then_some((model, op))
 }
 
-/// A path label with its `%XX` escapes decoded.
-fn decode_label(label: &str) -> String {
-    let bytes = label.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Answers one Converse, ConverseStream or InvokeModel request.
 pub(crate) fn reply(parts: &Parts, body: &[u8], n: u64) -> Reply {
     let Some((model, op)) = model_and_op(parts.uri.path()) else {
@@ -147,7 +123,7 @@ pub(crate) fn reply(parts: &Parts, body: &[u8], n: u64) -> Reply {
         return reply;
     }
     if op == Op::Invoke {
-        return invoke::reply(&decode_label(model), body, n);
+        return invoke::reply(&percent_decode(model, false), body, n);
     }
     let checked = match validate::check(body) {
         Ok(c) => c,
